@@ -10,12 +10,12 @@ PACKAGES=(
   # Libraries (DESIGN.md, "Libraries for each job").
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   android-libboringssl-dev libssl-dev openssl
-  libsqlite3-dev libusrsctp-dev libldns-dev libcpp-httplib-dev
+  libsqlite3-dev libusrsctp-dev libldns-dev libcpp-httplib-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # Fuzzing (libFuzzer) and sanitizer runtimes for clang.
   clang-14 libclang-rt-14-dev
   # Real-network tests: namespaces and NAT.
-  iproute2 nftables
+  iproute2 nftables curl
 )
 
 missing=()

@@ -47,6 +47,18 @@ absl::StatusOr<std::unique_ptr<Aead>> Aead::New(const SecretBytes& key) {
   return std::unique_ptr<Aead>(new Aead(std::move(seal_ctx), std::move(open_ctx)));
 }
 
+absl::Status Aead::SetKey(absl::Span<const uint8_t> key) {
+  if (key.size() != kKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AES-128-GCM key must be 16 bytes, got ", key.size()));
+  }
+  if (EVP_CipherInit_ex(seal_ctx_.get(), nullptr, nullptr, key.data(), nullptr, 1) != 1 ||
+      EVP_CipherInit_ex(open_ctx_.get(), nullptr, nullptr, key.data(), nullptr, 0) != 1) {
+    return absl::InternalError("EVP_CipherInit_ex (rekey) failed");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<size_t> Aead::Seal(absl::Span<const uint8_t> nonce, absl::Span<const uint8_t> aad,
                                   absl::Span<const uint8_t> plaintext, absl::Span<uint8_t> out) {
   RETURN_IF_ERROR(CheckSizes(nonce, aad, plaintext));

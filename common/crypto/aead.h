@@ -29,6 +29,10 @@ class Aead {
   // New fails with kInvalidArgument if `key` is not 16 bytes, kInternal if the backend fails.
   static absl::StatusOr<std::unique_ptr<Aead>> New(const SecretBytes& key);
 
+  // SetKey replaces the key in place, for a server that stores thousands of raw keys and keeps one
+  // Aead to work with them. Fails with kInvalidArgument if `key` is not 16 bytes.
+  absl::Status SetKey(absl::Span<const uint8_t> key);
+
   // Seal encrypts `plaintext`, authenticates it with `aad`, and writes ciphertext || tag
   // (plaintext.size() + kTagSize bytes) to the front of `out`, returning that size. `out` may
   // start at plaintext.data() (in-place). Fails with kInvalidArgument on a nonce that is not 12

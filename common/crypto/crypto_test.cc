@@ -272,6 +272,30 @@ TEST(AeadTest, EveryFlippedBitFailsToOpen) {
   EXPECT_THAT(aead->Open(nonce, aad, sealed), IsOk());
 }
 
+TEST(AeadTest, SetKeySwitchesKeysInPlace) {
+  const testing::GcmVector& v2 = testing::kGcmSpec[1];
+  const testing::GcmVector& v3 = testing::kGcmSpec[2];
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Aead> aead, Aead::New(Secret(Bytes(v2.key))));
+  ASSERT_THAT(aead->SetKey(Bytes(v3.key)), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<uint8_t> sealed, aead->Seal(Bytes(v3.iv), {}, Bytes(v3.plaintext)));
+  EXPECT_EQ(Hex(sealed), std::string(v3.ciphertext) + v3.tag);
+  ASSERT_THAT(aead->SetKey(Bytes(v2.key)), IsOk());
+  EXPECT_THAT(aead->Open(Bytes(v3.iv), {}, sealed), StatusIs(absl::StatusCode::kUnauthenticated));
+  ASSERT_OK_AND_ASSIGN(sealed, aead->Seal(Bytes(v2.iv), {}, Bytes(v2.plaintext)));
+  EXPECT_EQ(Hex(sealed), std::string(v2.ciphertext) + v2.tag);
+  EXPECT_THAT(aead->SetKey(Bytes("00")), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(SecretArrayTest, HoldsFixedBytesAndNeverPrints) {
+  SecretArray<4> a = SecretArray<4>::CopyFrom(Bytes("01020304"));
+  EXPECT_EQ(Hex(a.span()), "01020304");
+  EXPECT_EQ(::testing::PrintToString(a), "<secret 4 bytes>");
+  SecretArray<4> b = std::move(a);
+  EXPECT_EQ(Hex(b.span()), "01020304");
+  EXPECT_EQ(Hex(a.span()), "00000000");  // NOLINT(bugprone-use-after-move): wiped by design.
+  EXPECT_EQ(Hex(SecretArray<4>::CopyFrom(Bytes("0102")).span()), "00000000");
+}
+
 TEST(AeadTest, WrongKeyFailsToOpen) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Aead> a, Aead::New(Secret(Bytes("00000000000000000000000000000001"))));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Aead> b, Aead::New(Secret(Bytes("00000000000000000000000000000002"))));

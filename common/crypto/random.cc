@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <cstdlib>
+
 #include "common/status/status_macros.h"
 
 namespace edgelink::crypto {
@@ -12,6 +14,10 @@ absl::Status RandomBytes(absl::Span<uint8_t> out) {
     return absl::InternalError("RAND_bytes failed: the CSPRNG is unavailable");
   }
   return absl::OkStatus();
+}
+
+void SystemRandom::Fill(absl::Span<uint8_t> out) {
+  if (!RandomBytes(out).ok()) abort();
 }
 
 absl::StatusOr<SecretBytes> RandomSecret(size_t size) {

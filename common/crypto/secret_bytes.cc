@@ -6,6 +6,11 @@
 #include <utility>
 
 namespace edgelink::crypto {
+namespace internal {
+
+void Cleanse(void* data, size_t size) { OPENSSL_cleanse(data, size); }
+
+}  // namespace internal
 
 SecretBytes::SecretBytes(size_t size)
     : data_(size == 0 ? nullptr : new uint8_t[size]()), size_(size) {}

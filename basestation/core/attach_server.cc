@@ -1,0 +1,299 @@
+#include "basestation/core/attach_server.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "common/status/status_macros.h"
+
+namespace edgelink::basestation {
+
+using wire::PacketType;
+
+absl::string_view DropReasonName(DropReason reason) {
+  switch (reason) {
+    case DropReason::kMalformed:
+      return "malformed";
+    case DropReason::kBadCookie:
+      return "bad_cookie";
+    case DropReason::kUnknownDevice:
+      return "unknown_device";
+    case DropReason::kRevoked:
+      return "revoked";
+    case DropReason::kBadProof:
+      return "bad_proof";
+    case DropReason::kReplay:
+      return "replay";
+    case DropReason::kUnauthenticated:
+      return "unauthenticated";
+    case DropReason::kUnknownSession:
+      return "unknown_session";
+    case DropReason::kRateLimited:
+      return "rate_limited";
+  }
+  return "?";
+}
+
+uint64_t AttachServerCounters::dropped_total() const {
+  uint64_t total = 0;
+  for (uint64_t n : dropped) total += n;
+  return total;
+}
+
+absl::StatusOr<std::unique_ptr<AttachServer>> AttachServer::New(
+    AttachServerOptions options, const crypto::SecretBytes& server_key,
+    DeviceDirectory* directory, crypto::RandomSource* random) {
+  if (options.keepalive_interval <= absl::ZeroDuration() ||
+      options.liveness_timeout <= options.keepalive_interval) {
+    return absl::InvalidArgumentError(
+        "liveness timeout must be longer than the keep-alive interval");
+  }
+  ASSIGN_OR_RETURN(wire::ServerSecrets secrets, wire::DeriveServerSecrets(server_key));
+  ASSIGN_OR_RETURN(std::unique_ptr<crypto::Aead> aead,
+                   crypto::Aead::New(crypto::SecretBytes(crypto::Aead::kKeySize)));
+  return std::unique_ptr<AttachServer>(new AttachServer(
+      std::move(options), std::move(secrets), directory, random, std::move(aead)));
+}
+
+AttachServer::AttachServer(AttachServerOptions options, wire::ServerSecrets secrets,
+                           DeviceDirectory* directory, crypto::RandomSource* random,
+                           std::unique_ptr<crypto::Aead> aead)
+    : options_(std::move(options)),
+      secrets_(std::move(secrets)),
+      directory_(directory),
+      random_(random),
+      aead_(std::move(aead)),
+      handshake_tokens_(options_.handshake_burst) {}
+
+std::vector<net::Datagram> AttachServer::TakeOutgoing() { return std::exchange(outgoing_, {}); }
+
+std::vector<PresenceEvent> AttachServer::TakePresenceEvents() {
+  return std::exchange(presence_, {});
+}
+
+std::optional<net::Endpoint> AttachServer::AddressOf(absl::string_view device_id) const {
+  auto it = by_device_.find(device_id);
+  if (it == by_device_.end()) return std::nullopt;
+  return sessions_.at(it->second).address;
+}
+
+absl::Time AttachServer::next_timeout() const {
+  return sessions_.empty() ? absl::InfiniteFuture() : next_sweep_;
+}
+
+bool AttachServer::TakeHandshakeToken(absl::Time now) {
+  if (tokens_updated_ != absl::InfinitePast() && now > tokens_updated_) {
+    handshake_tokens_ =
+        std::min(options_.handshake_burst,
+                 handshake_tokens_ + absl::ToDoubleSeconds(now - tokens_updated_) *
+                                         options_.handshakes_per_second);
+  }
+  tokens_updated_ = now;
+  if (handshake_tokens_ < 1) return false;
+  handshake_tokens_ -= 1;
+  return true;
+}
+
+void AttachServer::OnPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet,
+                            absl::Time now) {
+  ++counters_.packets_received;
+  if (packet.size() > wire::kMaxPacketSize) return Drop(DropReason::kMalformed);
+  absl::StatusOr<wire::Header> header = wire::ParseHeader(packet);
+  if (!header.ok()) return Drop(DropReason::kMalformed);
+  const absl::Span<const uint8_t> body = packet.subspan(wire::kHeaderSize);
+  switch (header->type) {
+    case PacketType::kHello:
+      if (!TakeHandshakeToken(now)) return Drop(DropReason::kRateLimited);
+      return HandleHello(from, body, now);
+    case PacketType::kProof:
+      if (!TakeHandshakeToken(now)) return Drop(DropReason::kRateLimited);
+      return HandleProof(from, body, now);
+    case PacketType::kKeepAlive:
+    case PacketType::kDetach:
+      return HandleSealed(from, *header, packet, now);
+    case PacketType::kChallenge:
+    case PacketType::kAttached:
+    case PacketType::kKeepAliveAck:
+    case PacketType::kReset:
+      return Drop(DropReason::kMalformed);  // Server-to-device types.
+  }
+}
+
+void AttachServer::HandleHello(const net::Endpoint& from, absl::Span<const uint8_t> body,
+                               absl::Time now) {
+  absl::StatusOr<wire::Hello> hello = wire::ParseHello(body);
+  if (!hello.ok()) return Drop(DropReason::kMalformed);
+  ++counters_.hellos;
+  // Stateless: everything needed to check the PROOF later is in the cookie.
+  wire::Challenge challenge;
+  random_->Fill(absl::MakeSpan(challenge.server_nonce));
+  challenge.timestamp_s = absl::ToUnixSeconds(now);
+  challenge.cookie = wire::ComputeCookie(secrets_, from, hello->device_id, hello->device_nonce,
+                                         challenge.server_nonce, challenge.timestamp_s);
+  ++counters_.packets_sent;
+  outgoing_.push_back({from, wire::BuildChallenge(challenge)});
+}
+
+void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8_t> body,
+                               absl::Time now) {
+  absl::StatusOr<wire::Proof> proof = wire::ParseProof(body);
+  if (!proof.ok()) return Drop(DropReason::kMalformed);
+
+  const int64_t now_s = absl::ToUnixSeconds(now);
+  const int64_t age_s = now_s - static_cast<int64_t>(proof->timestamp_s);
+  const wire::Cookie expected =
+      wire::ComputeCookie(secrets_, from, proof->device_id, proof->device_nonce,
+                          proof->server_nonce, proof->timestamp_s);
+  if (age_s < -1 || age_s > absl::ToInt64Seconds(options_.cookie_lifetime) ||
+      !crypto::ConstantTimeEquals(expected, proof->cookie)) {
+    return Drop(DropReason::kBadCookie);
+  }
+
+  // Only now, with the source address proven, is the directory consulted.
+  absl::StatusOr<DeviceCredentials> device = directory_->FindDevice(proof->device_id);
+  if (!device.ok()) return Drop(DropReason::kUnknownDevice);
+  absl::StatusOr<wire::AttachKeys> keys =
+      wire::DeriveAttachKeys(device->secret, proof->device_nonce, proof->server_nonce);
+  if (!keys.ok() || !wire::VerifyProof(*keys, *proof)) return Drop(DropReason::kBadProof);
+  if (device->revoked) {
+    // The device proved who it is, so it may learn, authenticated, that it should stop trying.
+    Drop(DropReason::kRevoked);
+    const wire::Header header{PacketType::kDetach, 0, 0};
+    absl::StatusOr<std::vector<uint8_t>> detach = wire::SealPacket(
+        *aead_, keys->server_to_device, header, wire::EncodeDetach({wire::DetachReason::kRevoked}));
+    if (!detach.ok()) abort();
+    ++counters_.packets_sent;
+    outgoing_.push_back({from, *std::move(detach)});
+    return;
+  }
+
+  auto existing = by_device_.find(proof->device_id);
+  if (existing != by_device_.end()) {
+    Session& current = sessions_.at(existing->second);
+    if (current.device_nonce == proof->device_nonce) {
+      // The device did not get our ATTACHED and sent its PROOF again.
+      current.address = from;
+      return SendAttached(existing->second, current);
+    }
+    if (proof->timestamp_s < current.proof_timestamp_s) return Drop(DropReason::kReplay);
+    // A newer handshake replaces the session (the device restarted or lost its state).
+    const uint64_t old_id = existing->second;
+    by_device_.erase(existing);
+    sessions_.erase(old_id);
+  }
+
+  const uint64_t connection_id = NewConnectionId();
+  Session& session = sessions_[connection_id];
+  session.device_id = proof->device_id;
+  session.address = from;
+  session.rx = std::move(keys->device_to_server);
+  session.tx = std::move(keys->server_to_device);
+  session.last_heard = now;
+  session.device_nonce = proof->device_nonce;
+  session.proof_timestamp_s = proof->timestamp_s;
+  by_device_[session.device_id] = connection_id;
+  ++counters_.attaches;
+  presence_.push_back({session.device_id, true, from, now});
+  if (next_sweep_ == absl::InfiniteFuture()) next_sweep_ = now + options_.keepalive_interval;
+  SendAttached(connection_id, session);
+}
+
+void AttachServer::SendAttached(uint64_t connection_id, Session& session) {
+  wire::Attached attached;
+  attached.reflexive = session.address;
+  attached.keepalive_interval_ms =
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.keepalive_interval));
+  attached.reset_token = wire::ComputeResetToken(secrets_, connection_id);
+  SendSealed(connection_id, session, PacketType::kAttached, wire::EncodeAttached(attached));
+}
+
+void AttachServer::SendSealed(uint64_t connection_id, Session& session, PacketType type,
+                              absl::Span<const uint8_t> payload) {
+  const wire::Header header{type, connection_id, session.tx_packet_number++};
+  absl::StatusOr<std::vector<uint8_t>> packet =
+      wire::SealPacket(*aead_, session.tx, header, payload);
+  if (!packet.ok()) abort();  // Sealing with a valid key cannot fail short of a broken backend.
+  ++counters_.packets_sent;
+  outgoing_.push_back({session.address, *std::move(packet)});
+}
+
+void AttachServer::HandleSealed(const net::Endpoint& from, const wire::Header& header,
+                                absl::Span<const uint8_t> packet, absl::Time now) {
+  auto it = sessions_.find(header.connection_id);
+  if (it == sessions_.end()) {
+    Drop(DropReason::kUnknownSession);
+    // Tell the device to re-attach, with a token only this basestation's key can make. The RESET
+    // is never larger than the packet that provoked it.
+    std::vector<uint8_t> reset = wire::BuildReset(
+        header.connection_id, {wire::ComputeResetToken(secrets_, header.connection_id)});
+    if (reset.size() <= packet.size()) {
+      ++counters_.packets_sent;
+      outgoing_.push_back({from, std::move(reset)});
+    }
+    return;
+  }
+  Session& session = it->second;
+  if (!session.replay.CanAccept(header.packet_number)) return Drop(DropReason::kReplay);
+  absl::StatusOr<std::vector<uint8_t>> payload =
+      wire::OpenPacket(*aead_, session.rx, header, packet);
+  if (!payload.ok()) return Drop(DropReason::kUnauthenticated);
+  if (header.type == PacketType::kDetach) {
+    if (!wire::ParseDetach(*payload).ok()) return Drop(DropReason::kMalformed);
+    session.replay.Accept(header.packet_number);
+    return RemoveSession(header.connection_id, now);
+  }
+  if (!payload->empty()) return Drop(DropReason::kMalformed);  // KEEPALIVE has no body.
+  session.replay.Accept(header.packet_number);
+  session.last_heard = now;
+  ++counters_.keepalives;
+  if (from != session.address) {
+    // The device's NAT gave it a new mapping; the authenticated packet proves it is the device.
+    session.address = from;
+    presence_.push_back({session.device_id, true, from, now});
+  }
+  SendSealed(header.connection_id, session, PacketType::kKeepAliveAck,
+             wire::EncodeKeepAliveAck({from}));
+}
+
+void AttachServer::Revoke(absl::string_view device_id, absl::Time now) {
+  auto it = by_device_.find(device_id);
+  if (it == by_device_.end()) return;
+  const uint64_t connection_id = it->second;
+  SendSealed(connection_id, sessions_.at(connection_id), PacketType::kDetach,
+             wire::EncodeDetach({wire::DetachReason::kRevoked}));
+  RemoveSession(connection_id, now);
+}
+
+void AttachServer::RemoveSession(uint64_t connection_id, absl::Time now) {
+  auto it = sessions_.find(connection_id);
+  if (it == sessions_.end()) return;
+  presence_.push_back({it->second.device_id, false, it->second.address, now});
+  by_device_.erase(it->second.device_id);
+  sessions_.erase(it);
+}
+
+void AttachServer::OnTimeout(absl::Time now) {
+  if (now < next_sweep_) return;
+  std::vector<uint64_t> expired;
+  for (const auto& [id, session] : sessions_) {
+    if (now - session.last_heard >= options_.liveness_timeout) expired.push_back(id);
+  }
+  for (uint64_t id : expired) {
+    ++counters_.expired;
+    RemoveSession(id, now);
+  }
+  // Sweeping every few seconds bounds how late an expiry is noticed; the sweep is O(sessions).
+  next_sweep_ = now + std::min(options_.keepalive_interval / 2, absl::Seconds(5));
+}
+
+uint64_t AttachServer::NewConnectionId() {
+  uint64_t id = 0;
+  while (id == 0 || sessions_.contains(id)) {
+    uint8_t bytes[8];
+    random_->Fill(absl::MakeSpan(bytes));
+    id = 0;
+    for (uint8_t b : bytes) id = id << 8 | b;
+  }
+  return id;
+}
+
+}  // namespace edgelink::basestation

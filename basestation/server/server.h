@@ -1,0 +1,83 @@
+// Server: the basestation's attach service on real sockets. It puts the sans-I/O AttachServer and
+// DnsZone on UDP sockets of an EventLoop, keeps the registry's presence columns current, notices
+// provisioning and revocation done by other processes (the CLI), and exports metrics over HTTP.
+#ifndef EDGELINK_BASESTATION_SERVER_SERVER_H_
+#define EDGELINK_BASESTATION_SERVER_SERVER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "basestation/core/attach_server.h"
+#include "basestation/dns/dns_zone.h"
+#include "basestation/metrics/http_server.h"
+#include "basestation/metrics/metrics.h"
+#include "basestation/registry/registry.h"
+#include "common/crypto/random.h"
+#include "common/io/event_loop.h"
+#include "common/io/udp_socket.h"
+#include "common/net/endpoint.h"
+
+namespace edgelink::basestation {
+
+struct ServerOptions {
+  std::string registry_path;
+  net::Endpoint attach_listen;                // UDP; port 0 picks one.
+  std::optional<net::Endpoint> dns_listen;    // UDP; unset: no DNS.
+  std::optional<net::Endpoint> metrics_listen;  // HTTP; unset: no metrics.
+  std::string zone;                           // DNS zone the devices live in.
+  std::vector<net::Endpoint> public_addresses;  // What the zone answers (ports ignored).
+  AttachServerOptions attach;
+};
+
+// Not thread-safe: lives on its EventLoop's thread (the metrics HTTP server has its own thread and
+// reads only atomics).
+class Server {
+ public:
+  // Start opens the registry, binds every socket and starts serving on `loop`, which must outlive
+  // the server. Fails naming what could not be opened or bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, io::EventLoop* loop);
+  ~Server();
+
+  const net::Endpoint& attach_endpoint() const { return attach_socket_->local_endpoint(); }
+  std::optional<net::Endpoint> dns_endpoint() const;
+  int metrics_port() const { return http_ ? http_->port() : 0; }
+
+ private:
+  class RegistryDirectory;
+  struct Metrics;
+
+  Server(ServerOptions options, io::EventLoop* loop);
+  absl::Status Init();
+  void OnAttachReadable();
+  void OnDnsReadable();
+  void AfterInput();
+  void CheckRegistry();
+  void PublishMetrics();
+
+  ServerOptions options_;
+  io::EventLoop* loop_;
+  crypto::SystemRandom random_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<RegistryDirectory> directory_;
+  std::unique_ptr<AttachServer> attach_;
+  std::unique_ptr<DnsZone> dns_;
+  std::unique_ptr<io::UdpSocket> attach_socket_;
+  std::unique_ptr<io::UdpSocket> dns_socket_;
+  io::ReceiveBuffer receive_buffer_;
+  std::unique_ptr<io::Timer> attach_timer_;
+  std::unique_ptr<io::Timer> registry_timer_;
+  int64_t registry_version_ = -1;
+
+  metrics::Registry metrics_registry_;
+  std::unique_ptr<Metrics> metrics_;
+  AttachServerCounters published_;
+  DnsZone::Counters published_dns_;
+  std::unique_ptr<metrics::MetricsHttpServer> http_;
+};
+
+}  // namespace edgelink::basestation
+
+#endif  // EDGELINK_BASESTATION_SERVER_SERVER_H_

@@ -1,0 +1,74 @@
+#include "device/daemon/config.h"
+
+#include <string>
+
+#include "common/status/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace edgelink::device {
+namespace {
+
+using ::edgelink::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const std::string kSecret(64, 'a');
+
+TEST(DeviceConfigTest, ParsesEveryKey) {
+  ASSERT_OK_AND_ASSIGN(DeviceConfig config,
+                       ParseDeviceConfig("# comment\n"
+                                         "device_id = cam-1\n"
+                                         "secret = " + kSecret + "  # trailing comment\n"
+                                         "zone = Devices.Example.com\n"
+                                         "basestation_port = 7001\n"
+                                         "dns_server = 127.0.0.1:5353\n"
+                                         "remote_access = off\n",
+                                         "test.conf"));
+  EXPECT_EQ(config.device_id, "cam-1");
+  EXPECT_EQ(config.secret.size(), 32u);
+  EXPECT_EQ(config.BasestationHostname(), "cam-1.devices.example.com");
+  EXPECT_EQ(config.basestation_port, 7001);
+  EXPECT_EQ(config.dns_server->ToString(), "127.0.0.1:5353");
+  EXPECT_FALSE(config.remote_access);
+  EXPECT_FALSE(config.basestation.has_value());
+}
+
+TEST(DeviceConfigTest, ErrorsNameFileAndLineAndNeverTheSecret) {
+  const std::string base = "device_id = cam-1\nzone = z\n";
+  EXPECT_THAT(ParseDeviceConfig(base + "secret = 1234\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "d.conf:3: secret must be at least 16 bytes (32 hex digits)"));
+  auto bad_hex = ParseDeviceConfig(base + "secret = " + std::string(63, 'a') + "x\n", "d.conf");
+  EXPECT_THAT(bad_hex, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("d.conf:3")));
+  EXPECT_THAT(std::string(bad_hex.status().message()), Not(HasSubstr("aaaa")));
+  EXPECT_THAT(ParseDeviceConfig(base + "colour = blue\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "d.conf:3: unknown key \"colour\""));
+  EXPECT_THAT(ParseDeviceConfig(base + "remote_access = maybe\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("on or off")));
+  EXPECT_THAT(ParseDeviceConfig(base + "just words\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key = value")));
+  EXPECT_THAT(ParseDeviceConfig("device_id = Cam\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("d.conf:1")));
+  EXPECT_THAT(ParseDeviceConfig("secret = " + kSecret + "\nzone = z\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "d.conf: no device_id"));
+  EXPECT_THAT(ParseDeviceConfig("device_id = a\nsecret = " + kSecret + "\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zone or basestation")));
+  EXPECT_THAT(ParseDeviceConfig(base + "basestation_port = 70000\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseDeviceConfig(base + "basestation = nowhere\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("basestation:")));
+}
+
+TEST(DeviceConfigTest, MissingFileIsNotFound) {
+  EXPECT_THAT(LoadDeviceConfig("/nonexistent/edgelink.conf"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/edgelink.conf")));
+}
+
+TEST(DeviceConfigTest, BinaryGarbageIsAnErrorNotACrash) {
+  std::string junk;
+  for (int i = 0; i < 4096; ++i) junk.push_back(static_cast<char>(i * 131 % 256));
+  EXPECT_THAT(ParseDeviceConfig(junk, "junk"), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace edgelink::device

@@ -1,0 +1,58 @@
+// DeviceDaemon: the reference device daemon's binding. It puts the sans-I/O AttachClient on a UDP
+// socket and an EventLoop, finds the basestation by DNS, and applies the config's master switch,
+// also when the config is reloaded (SIGHUP).
+#ifndef EDGELINK_DEVICE_DAEMON_DAEMON_H_
+#define EDGELINK_DEVICE_DAEMON_DAEMON_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/crypto/random.h"
+#include "common/io/event_loop.h"
+#include "common/io/udp_socket.h"
+#include "device/core/attach_client.h"
+#include "device/daemon/config.h"
+
+namespace edgelink::device {
+
+// Not thread-safe: lives on its EventLoop's thread.
+class DeviceDaemon {
+ public:
+  static absl::StatusOr<std::unique_ptr<DeviceDaemon>> Start(std::string config_path,
+                                                              DeviceConfig config,
+                                                              io::EventLoop* loop);
+  ~DeviceDaemon();
+
+  // Reload re-reads the config file; a bad file is logged and the running config kept.
+  void Reload();
+  // LogCounters logs one line with what the device has sent and received.
+  void LogCounters() const;
+
+ private:
+  DeviceDaemon(std::string config_path, DeviceConfig config, io::EventLoop* loop);
+
+  // Acts on config_.remote_access: attaches, or stops everything at once.
+  void Apply();
+  void Resolve();
+  absl::Status Connect(const net::Endpoint& basestation);
+  void OnReadable();
+  void Drive();
+
+  std::string config_path_;
+  DeviceConfig config_;
+  io::EventLoop* loop_;
+  crypto::SystemRandom random_;
+  std::unique_ptr<io::UdpSocket> socket_;
+  std::unique_ptr<AttachClient> client_;
+  io::ReceiveBuffer receive_buffer_{16};
+  io::Timer client_timer_;
+  io::Timer resolve_timer_;
+  absl::Duration resolve_backoff_ = absl::Seconds(1);
+  uint64_t dns_lookups_ = 0;
+  uint64_t packets_sent_ = 0;
+};
+
+}  // namespace edgelink::device
+
+#endif  // EDGELINK_DEVICE_DAEMON_DAEMON_H_
