@@ -6,6 +6,15 @@
 #include "common/status/status_macros.h"
 
 namespace edgelink::basestation {
+namespace {
+
+uint64_t NoncePrefix(const wire::Nonce& nonce) {
+  uint64_t prefix = 0;
+  for (int i = 0; i < 8; ++i) prefix = prefix << 8 | nonce[i];
+  return prefix;
+}
+
+}  // namespace
 
 using wire::PacketType;
 
@@ -70,10 +79,14 @@ std::vector<PresenceEvent> AttachServer::TakePresenceEvents() {
   return std::exchange(presence_, {});
 }
 
-std::optional<net::Endpoint> AttachServer::AddressOf(absl::string_view device_id) const {
-  auto it = by_device_.find(device_id);
-  if (it == by_device_.end()) return std::nullopt;
-  return sessions_.at(it->second).address;
+std::optional<net::Endpoint> AttachServer::AddressOf(absl::string_view device_id) {
+  const AttachSession* session = sessions_.FindDevice(device_id);
+  if (session == nullptr) return std::nullopt;
+  return session->address;
+}
+
+uint32_t AttachServer::Seconds(absl::Time now) const {
+  return static_cast<uint32_t>(absl::ToInt64Seconds(now - epoch_));
 }
 
 absl::Time AttachServer::next_timeout() const {
@@ -166,49 +179,45 @@ void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8
     return;
   }
 
-  auto existing = by_device_.find(proof->device_id);
-  if (existing != by_device_.end()) {
-    Session& current = sessions_.at(existing->second);
-    if (current.device_nonce == proof->device_nonce) {
+  if (AttachSession* current = sessions_.FindDevice(proof->device_id)) {
+    if (current->device_nonce_prefix == NoncePrefix(proof->device_nonce)) {
       // The device did not get our ATTACHED and sent its PROOF again.
-      current.address = from;
-      return SendAttached(existing->second, current);
+      current->address = from;
+      return SendAttached(*current);
     }
-    if (proof->timestamp_s < current.proof_timestamp_s) return Drop(DropReason::kReplay);
+    if (proof->timestamp_s < current->proof_timestamp_s) return Drop(DropReason::kReplay);
     // A newer handshake replaces the session (the device restarted or lost its state).
-    const uint64_t old_id = existing->second;
-    by_device_.erase(existing);
-    sessions_.erase(old_id);
+    sessions_.Erase(*current);
   }
 
-  const uint64_t connection_id = NewConnectionId();
-  Session& session = sessions_[connection_id];
-  session.device_id = proof->device_id;
+  if (epoch_ == absl::InfinitePast()) epoch_ = now;
+  uint32_t random32 = 0;
+  while (random32 == 0) random_->Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&random32), 4));
+  AttachSession& session = sessions_.Insert(proof->device_id, random32);
   session.address = from;
   session.rx = std::move(keys->device_to_server);
   session.tx = std::move(keys->server_to_device);
-  session.last_heard = now;
-  session.device_nonce = proof->device_nonce;
-  session.proof_timestamp_s = proof->timestamp_s;
-  by_device_[session.device_id] = connection_id;
+  session.last_heard_s = Seconds(now);
+  session.device_nonce_prefix = NoncePrefix(proof->device_nonce);
+  session.proof_timestamp_s = static_cast<uint32_t>(proof->timestamp_s);
   ++counters_.attaches;
   presence_.push_back({session.device_id, true, from, now});
   if (next_sweep_ == absl::InfiniteFuture()) next_sweep_ = now + options_.keepalive_interval;
-  SendAttached(connection_id, session);
+  SendAttached(session);
 }
 
-void AttachServer::SendAttached(uint64_t connection_id, Session& session) {
+void AttachServer::SendAttached(AttachSession& session) {
   wire::Attached attached;
   attached.reflexive = session.address;
   attached.keepalive_interval_ms =
       static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.keepalive_interval));
-  attached.reset_token = wire::ComputeResetToken(secrets_, connection_id);
-  SendSealed(connection_id, session, PacketType::kAttached, wire::EncodeAttached(attached));
+  attached.reset_token = wire::ComputeResetToken(secrets_, session.connection_id);
+  SendSealed(session, PacketType::kAttached, wire::EncodeAttached(attached));
 }
 
-void AttachServer::SendSealed(uint64_t connection_id, Session& session, PacketType type,
+void AttachServer::SendSealed(AttachSession& session, PacketType type,
                               absl::Span<const uint8_t> payload) {
-  const wire::Header header{type, connection_id, session.tx_packet_number++};
+  const wire::Header header{type, session.connection_id, session.tx_packet_number++};
   absl::StatusOr<std::vector<uint8_t>> packet =
       wire::SealPacket(*aead_, session.tx, header, payload);
   if (!packet.ok()) abort();  // Sealing with a valid key cannot fail short of a broken backend.
@@ -218,8 +227,8 @@ void AttachServer::SendSealed(uint64_t connection_id, Session& session, PacketTy
 
 void AttachServer::HandleSealed(const net::Endpoint& from, const wire::Header& header,
                                 absl::Span<const uint8_t> packet, absl::Time now) {
-  auto it = sessions_.find(header.connection_id);
-  if (it == sessions_.end()) {
+  AttachSession* found = sessions_.Find(header.connection_id);
+  if (found == nullptr) {
     Drop(DropReason::kUnknownSession);
     // Tell the device to re-attach, with a token only this basestation's key can make. The RESET
     // is never larger than the packet that provoked it.
@@ -231,7 +240,7 @@ void AttachServer::HandleSealed(const net::Endpoint& from, const wire::Header& h
     }
     return;
   }
-  Session& session = it->second;
+  AttachSession& session = *found;
   if (!session.replay.CanAccept(header.packet_number)) return Drop(DropReason::kReplay);
   absl::StatusOr<std::vector<uint8_t>> payload =
       wire::OpenPacket(*aead_, session.rx, header, packet);
@@ -239,61 +248,47 @@ void AttachServer::HandleSealed(const net::Endpoint& from, const wire::Header& h
   if (header.type == PacketType::kDetach) {
     if (!wire::ParseDetach(*payload).ok()) return Drop(DropReason::kMalformed);
     session.replay.Accept(header.packet_number);
-    return RemoveSession(header.connection_id, now);
+    return RemoveSession(session, now);
   }
   if (!payload->empty()) return Drop(DropReason::kMalformed);  // KEEPALIVE has no body.
   session.replay.Accept(header.packet_number);
-  session.last_heard = now;
+  session.last_heard_s = Seconds(now);
   ++counters_.keepalives;
   if (from != session.address) {
     // The device's NAT gave it a new mapping; the authenticated packet proves it is the device.
     session.address = from;
     presence_.push_back({session.device_id, true, from, now});
   }
-  SendSealed(header.connection_id, session, PacketType::kKeepAliveAck,
+  SendSealed(session, PacketType::kKeepAliveAck,
              wire::EncodeKeepAliveAck({from}));
 }
 
 void AttachServer::Revoke(absl::string_view device_id, absl::Time now) {
-  auto it = by_device_.find(device_id);
-  if (it == by_device_.end()) return;
-  const uint64_t connection_id = it->second;
-  SendSealed(connection_id, sessions_.at(connection_id), PacketType::kDetach,
-             wire::EncodeDetach({wire::DetachReason::kRevoked}));
-  RemoveSession(connection_id, now);
+  AttachSession* session = sessions_.FindDevice(device_id);
+  if (session == nullptr) return;
+  SendSealed(*session, PacketType::kDetach, wire::EncodeDetach({wire::DetachReason::kRevoked}));
+  RemoveSession(*session, now);
 }
 
-void AttachServer::RemoveSession(uint64_t connection_id, absl::Time now) {
-  auto it = sessions_.find(connection_id);
-  if (it == sessions_.end()) return;
-  presence_.push_back({it->second.device_id, false, it->second.address, now});
-  by_device_.erase(it->second.device_id);
-  sessions_.erase(it);
+void AttachServer::RemoveSession(AttachSession& session, absl::Time now) {
+  presence_.push_back({session.device_id, false, session.address, now});
+  sessions_.Erase(session);
 }
 
 void AttachServer::OnTimeout(absl::Time now) {
   if (now < next_sweep_) return;
-  std::vector<uint64_t> expired;
-  for (const auto& [id, session] : sessions_) {
-    if (now - session.last_heard >= options_.liveness_timeout) expired.push_back(id);
-  }
-  for (uint64_t id : expired) {
+  const uint32_t now_s = Seconds(now);
+  const int64_t timeout_s = absl::ToInt64Seconds(options_.liveness_timeout);
+  std::vector<AttachSession*> expired;
+  sessions_.ForEach([&](AttachSession& session) {
+    if (int64_t{now_s} - session.last_heard_s >= timeout_s) expired.push_back(&session);
+  });
+  for (AttachSession* session : expired) {
     ++counters_.expired;
-    RemoveSession(id, now);
+    RemoveSession(*session, now);
   }
   // Sweeping every few seconds bounds how late an expiry is noticed; the sweep is O(sessions).
   next_sweep_ = now + std::min(options_.keepalive_interval / 2, absl::Seconds(5));
-}
-
-uint64_t AttachServer::NewConnectionId() {
-  uint64_t id = 0;
-  while (id == 0 || sessions_.contains(id)) {
-    uint8_t bytes[8];
-    random_->Fill(absl::MakeSpan(bytes));
-    id = 0;
-    for (uint8_t b : bytes) id = id << 8 | b;
-  }
-  return id;
 }
 
 }  // namespace edgelink::basestation

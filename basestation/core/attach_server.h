@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/crypto/aead.h"
 #include "common/crypto/random.h"
+#include "basestation/core/session_table.h"
 #include "common/crypto/secret_bytes.h"
 #include "common/net/datagram.h"
 #include "common/net/endpoint.h"
@@ -106,26 +106,14 @@ class AttachServer {
   // Revoke ends the device's session, telling the device (DETACH revoked).
   void Revoke(absl::string_view device_id, absl::Time now);
 
-  bool IsAttached(absl::string_view device_id) const { return by_device_.contains(device_id); }
-  std::optional<net::Endpoint> AddressOf(absl::string_view device_id) const;
+  bool IsAttached(absl::string_view device_id) {
+    return sessions_.FindDevice(device_id) != nullptr;
+  }
+  std::optional<net::Endpoint> AddressOf(absl::string_view device_id);
   size_t attached_count() const { return sessions_.size(); }
   const AttachServerCounters& counters() const { return counters_; }
 
  private:
-  struct Session {
-    std::string device_id;
-    net::Endpoint address;
-    wire::DirectionKeys rx;  // device to server
-    wire::DirectionKeys tx;  // server to device
-    wire::ReplayWindow replay;
-    uint64_t tx_packet_number = 0;
-    absl::Time last_heard;
-    // The handshake that made this session: a PROOF with this nonce is a retransmission, and one
-    // with an older timestamp a replay.
-    wire::Nonce device_nonce{};
-    uint64_t proof_timestamp_s = 0;
-  };
-
   AttachServer(AttachServerOptions options, wire::ServerSecrets secrets,
                DeviceDirectory* directory, crypto::RandomSource* random,
                std::unique_ptr<crypto::Aead> aead);
@@ -136,11 +124,12 @@ class AttachServer {
   void HandleProof(const net::Endpoint& from, absl::Span<const uint8_t> body, absl::Time now);
   void HandleSealed(const net::Endpoint& from, const wire::Header& header,
                     absl::Span<const uint8_t> packet, absl::Time now);
-  void SendSealed(uint64_t connection_id, Session& session, wire::PacketType type,
+  void SendSealed(AttachSession& session, wire::PacketType type,
                   absl::Span<const uint8_t> payload);
-  void SendAttached(uint64_t connection_id, Session& session);
-  void RemoveSession(uint64_t connection_id, absl::Time now);
-  uint64_t NewConnectionId();
+  void SendAttached(AttachSession& session);
+  void RemoveSession(AttachSession& session, absl::Time now);
+  // Seconds since epoch_, the resolution sessions keep time in.
+  uint32_t Seconds(absl::Time now) const;
 
   AttachServerOptions options_;
   wire::ServerSecrets secrets_;
@@ -148,8 +137,8 @@ class AttachServer {
   crypto::RandomSource* random_;
   std::unique_ptr<crypto::Aead> aead_;  // Scratch, re-keyed per record.
 
-  absl::flat_hash_map<uint64_t, Session> sessions_;  // By connection id.
-  absl::flat_hash_map<std::string, uint64_t> by_device_;
+  SessionTable sessions_;
+  absl::Time epoch_ = absl::InfinitePast();
   absl::Time next_sweep_ = absl::InfiniteFuture();
 
   double handshake_tokens_;

@@ -418,6 +418,26 @@ TEST_F(AttachPairTest, SpoofedHelloFloodAllocatesNothingAndIsRateLimited) {
   EXPECT_TRUE(Attached());
 }
 
+TEST_F(AttachPairTest, TruncatedAndOversizedPacketsAreDroppedAsMalformed) {
+  std::vector<uint8_t> proof;
+  drop_ = [&](bool to_server, const std::vector<uint8_t>& bytes) {
+    if (to_server && TypeOf(bytes) == PacketType::kProof) proof = bytes;
+    return false;
+  };
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  ASSERT_FALSE(proof.empty());
+  for (size_t size = 0; size < proof.size(); ++size) {
+    Inject(device_public_, std::vector<uint8_t>(proof.begin(), proof.begin() + size));
+  }
+  EXPECT_EQ(Dropped(DropReason::kMalformed), proof.size());
+  std::vector<uint8_t> oversized = proof;
+  oversized.resize(wire::kMaxPacketSize + 1);
+  Inject(device_public_, oversized);
+  EXPECT_EQ(Dropped(DropReason::kMalformed), proof.size() + 1);
+  EXPECT_EQ(directory_.lookups, 1);
+  EXPECT_TRUE(Attached());
+}
+
 TEST_F(AttachPairTest, GarbageIsDroppedAndAttachedDevicesStayAttached) {
   RunUntil([&] { return Attached(); }, absl::Seconds(10));
   std::mt19937 rng(2);
