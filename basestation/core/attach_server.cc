@@ -122,11 +122,15 @@ void AttachServer::OnPacket(const net::Endpoint& from, absl::Span<const uint8_t>
       return HandleProof(from, body, now);
     case PacketType::kKeepAlive:
     case PacketType::kDetach:
+    case PacketType::kConnectResponse:
+    case PacketType::kDeviceResponse:
       return HandleSealed(from, *header, packet, now);
     case PacketType::kChallenge:
     case PacketType::kAttached:
     case PacketType::kKeepAliveAck:
     case PacketType::kReset:
+    case PacketType::kConnectRequest:
+    case PacketType::kDeviceRequest:
       return Drop(DropReason::kMalformed);  // Server-to-device types.
   }
 }
@@ -250,18 +254,51 @@ void AttachServer::HandleSealed(const net::Endpoint& from, const wire::Header& h
     session.replay.Accept(header.packet_number);
     return RemoveSession(session, now);
   }
-  if (!payload->empty()) return Drop(DropReason::kMalformed);  // KEEPALIVE has no body.
+  if (header.type == PacketType::kConnectResponse) {
+    absl::StatusOr<wire::ConnectResponse> response = wire::ParseConnectResponse(*payload);
+    if (!response.ok()) return Drop(DropReason::kMalformed);
+    replies_.push_back({session.device_id, *std::move(response)});
+  } else if (header.type == PacketType::kDeviceResponse) {
+    absl::StatusOr<wire::DeviceResponse> response = wire::ParseDeviceResponse(*payload);
+    if (!response.ok()) return Drop(DropReason::kMalformed);
+    replies_.push_back({session.device_id, *std::move(response)});
+  } else if (!payload->empty()) {
+    return Drop(DropReason::kMalformed);  // KEEPALIVE has no body.
+  }
   session.replay.Accept(header.packet_number);
   session.last_heard_s = Seconds(now);
-  ++counters_.keepalives;
   if (from != session.address) {
     // The device's NAT gave it a new mapping; the authenticated packet proves it is the device.
     session.address = from;
     presence_.push_back({session.device_id, true, from, now});
   }
-  SendSealed(session, PacketType::kKeepAliveAck,
-             wire::EncodeKeepAliveAck({from}));
+  if (header.type == PacketType::kKeepAlive) {
+    ++counters_.keepalives;
+    SendSealed(session, PacketType::kKeepAliveAck, wire::EncodeKeepAliveAck({from}));
+  } else {
+    ++counters_.replies;
+  }
 }
+
+absl::Status AttachServer::SendConnectRequest(absl::string_view device_id,
+                                              const wire::ConnectRequest& request) {
+  AttachSession* session = sessions_.FindDevice(device_id);
+  if (session == nullptr) return absl::UnavailableError("device is not attached");
+  ++counters_.requests_sent;
+  SendSealed(*session, PacketType::kConnectRequest, wire::EncodeConnectRequest(request));
+  return absl::OkStatus();
+}
+
+absl::Status AttachServer::SendDeviceRequest(absl::string_view device_id,
+                                             const wire::DeviceRequest& request) {
+  AttachSession* session = sessions_.FindDevice(device_id);
+  if (session == nullptr) return absl::UnavailableError("device is not attached");
+  ++counters_.requests_sent;
+  SendSealed(*session, PacketType::kDeviceRequest, wire::EncodeDeviceRequest(request));
+  return absl::OkStatus();
+}
+
+std::vector<DeviceReply> AttachServer::TakeReplies() { return std::exchange(replies_, {}); }
 
 void AttachServer::Revoke(absl::string_view device_id, absl::Time now) {
   AttachSession* session = sessions_.FindDevice(device_id);

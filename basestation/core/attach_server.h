@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -72,6 +73,8 @@ struct AttachServerCounters {
   uint64_t hellos = 0;
   uint64_t attaches = 0;
   uint64_t keepalives = 0;
+  uint64_t requests_sent = 0;
+  uint64_t replies = 0;
   uint64_t expired = 0;
   uint64_t dropped[kDropReasonCount] = {};
   uint64_t dropped_total() const;
@@ -83,6 +86,12 @@ struct PresenceEvent {
   bool online = false;
   net::Endpoint address;
   absl::Time at;
+};
+
+// A device's answer to a request sent with SendConnectRequest or SendDeviceRequest.
+struct DeviceReply {
+  std::string device_id;
+  std::variant<wire::ConnectResponse, wire::DeviceResponse> reply;
 };
 
 // Not thread-safe: owned by one event loop.
@@ -102,6 +111,14 @@ class AttachServer {
 
   std::vector<net::Datagram> TakeOutgoing();
   std::vector<PresenceEvent> TakePresenceEvents();
+
+  // SendConnectRequest / SendDeviceRequest deliver a request to an attached device; the answer
+  // comes back through TakeReplies. kUnavailable if the device is not attached. Retransmission
+  // (same request id) is the caller's: the device answers a repeated id from its cache.
+  absl::Status SendConnectRequest(absl::string_view device_id,
+                                  const wire::ConnectRequest& request);
+  absl::Status SendDeviceRequest(absl::string_view device_id, const wire::DeviceRequest& request);
+  std::vector<DeviceReply> TakeReplies();
 
   // Revoke ends the device's session, telling the device (DETACH revoked).
   void Revoke(absl::string_view device_id, absl::Time now);
@@ -146,6 +163,7 @@ class AttachServer {
 
   std::vector<net::Datagram> outgoing_;
   std::vector<PresenceEvent> presence_;
+  std::vector<DeviceReply> replies_;
   AttachServerCounters counters_;
 };
 

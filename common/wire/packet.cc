@@ -33,6 +33,10 @@ bool IsSealed(PacketType type) {
     case PacketType::kKeepAlive:
     case PacketType::kKeepAliveAck:
     case PacketType::kDetach:
+    case PacketType::kConnectRequest:
+    case PacketType::kConnectResponse:
+    case PacketType::kDeviceRequest:
+    case PacketType::kDeviceResponse:
       return true;
     case PacketType::kHello:
     case PacketType::kChallenge:
@@ -62,7 +66,7 @@ absl::StatusOr<Header> ParseHeader(absl::Span<const uint8_t> packet) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported protocol version ", version));
   }
   if (type < static_cast<uint8_t>(PacketType::kHello) ||
-      type > static_cast<uint8_t>(PacketType::kReset)) {
+      type > kMaxPacketType) {
     return absl::InvalidArgumentError(absl::StrCat("unknown packet type ", type));
   }
   header.type = static_cast<PacketType>(type);
@@ -220,6 +224,170 @@ absl::StatusOr<Detach> ParseDetach(absl::Span<const uint8_t> body) {
     return Malformed("DETACH: unknown reason");
   }
   return Detach{static_cast<DetachReason>(reason)};
+}
+
+}  // namespace edgelink::wire
+
+namespace edgelink::wire {
+namespace {
+
+void WriteCandidates(const std::vector<Candidate>& candidates, ByteWriter& out) {
+  const size_t n = std::min(candidates.size(), kMaxCandidates);
+  out.WriteU8(static_cast<uint8_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    out.WriteU8(static_cast<uint8_t>(candidates[i].kind));
+    WriteEndpoint(candidates[i].endpoint, out);
+  }
+}
+
+bool ReadCandidates(ByteReader& in, std::vector<Candidate>* out) {
+  uint8_t n = 0;
+  if (!in.ReadU8(&n) || n > kMaxCandidates) return false;
+  out->resize(n);
+  for (Candidate& c : *out) {
+    uint8_t kind = 0;
+    if (!in.ReadU8(&kind) || kind < 1 || kind > 4 || !ReadEndpoint(in, &c.endpoint)) return false;
+    c.kind = static_cast<Candidate::Kind>(kind);
+  }
+  return true;
+}
+
+// An optional endpoint: family 0 means none.
+void WriteOptionalEndpoint(const net::Endpoint& endpoint, ByteWriter& out) {
+  if (endpoint.is_set()) {
+    WriteEndpoint(endpoint, out);
+  } else {
+    out.WriteU8(0);
+  }
+}
+
+bool ReadOptionalEndpoint(ByteReader& in, net::Endpoint* out) {
+  if (in.remaining() > 0 && in.rest()[0] == 0) {
+    uint8_t none;
+    in.ReadU8(&none);
+    *out = net::Endpoint();
+    return true;
+  }
+  return ReadEndpoint(in, out);
+}
+
+void WriteBytes16(absl::Span<const uint8_t> bytes, ByteWriter& out) {
+  const size_t n = std::min(bytes.size(), kMaxPayload);
+  out.WriteU16(static_cast<uint16_t>(n));
+  out.WriteBytes(bytes.first(n));
+}
+
+bool ReadBytes16(ByteReader& in, std::vector<uint8_t>* out) {
+  uint16_t n = 0;
+  absl::Span<const uint8_t> bytes;
+  if (!in.ReadU16(&n) || n > kMaxPayload || !in.ReadSpan(n, &bytes)) return false;
+  out->assign(bytes.begin(), bytes.end());
+  return true;
+}
+
+bool ReadBytes8(ByteReader& in, std::vector<uint8_t>* out) {
+  std::string text;
+  if (!in.ReadString8(&text)) return false;
+  out->assign(text.begin(), text.end());
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> EncodeConnectRequest(const ConnectRequest& request) {
+  ByteWriter out;
+  out.WriteU64(request.request_id);
+  out.WriteBytes(request.session_id);
+  out.WriteBytes(request.session_key.span());
+  out.WriteBytes(request.client_fingerprint);
+  out.WriteString8(request.client_name);
+  WriteCandidates(request.client_candidates, out);
+  out.WriteString8(absl::string_view(reinterpret_cast<const char*>(request.relay_ticket.data()),
+                                     request.relay_ticket.size()));
+  WriteOptionalEndpoint(request.relay, out);
+  return out.Take();
+}
+
+absl::StatusOr<ConnectRequest> ParseConnectRequest(absl::Span<const uint8_t> body) {
+  ByteReader in(body);
+  ConnectRequest request;
+  in.ReadU64(&request.request_id);
+  in.ReadBytes(absl::MakeSpan(request.session_id));
+  in.ReadBytes(request.session_key.mutable_span());
+  in.ReadBytes(absl::MakeSpan(request.client_fingerprint));
+  in.ReadString8(&request.client_name);
+  if (!in.ok() || !ReadCandidates(in, &request.client_candidates) ||
+      !ReadBytes8(in, &request.relay_ticket) || !ReadOptionalEndpoint(in, &request.relay) ||
+      !in.done()) {
+    return Malformed("CONNECT_REQUEST");
+  }
+  return request;
+}
+
+std::vector<uint8_t> EncodeConnectResponse(const ConnectResponse& response) {
+  ByteWriter out;
+  out.WriteU64(response.request_id);
+  out.WriteU8(static_cast<uint8_t>(response.verdict));
+  WriteCandidates(response.device_candidates, out);
+  return out.Take();
+}
+
+absl::StatusOr<ConnectResponse> ParseConnectResponse(absl::Span<const uint8_t> body) {
+  ByteReader in(body);
+  ConnectResponse response;
+  uint8_t verdict = 0;
+  in.ReadU64(&response.request_id);
+  in.ReadU8(&verdict);
+  if (!in.ok() || verdict < 1 || verdict > 3 || !ReadCandidates(in, &response.device_candidates) ||
+      !in.done()) {
+    return Malformed("CONNECT_RESPONSE");
+  }
+  response.verdict = static_cast<ConnectVerdict>(verdict);
+  return response;
+}
+
+std::vector<uint8_t> EncodeDeviceRequest(const DeviceRequest& request) {
+  ByteWriter out;
+  out.WriteU64(request.request_id);
+  out.WriteBytes(request.caller);
+  out.WriteString8(request.caller_name);
+  out.WriteString8(request.method);
+  WriteBytes16(request.payload, out);
+  return out.Take();
+}
+
+absl::StatusOr<DeviceRequest> ParseDeviceRequest(absl::Span<const uint8_t> body) {
+  ByteReader in(body);
+  DeviceRequest request;
+  in.ReadU64(&request.request_id);
+  in.ReadBytes(absl::MakeSpan(request.caller));
+  in.ReadString8(&request.caller_name);
+  in.ReadString8(&request.method);
+  if (!in.ok() || !ReadBytes16(in, &request.payload) || !in.done()) {
+    return Malformed("DEVICE_REQUEST");
+  }
+  return request;
+}
+
+std::vector<uint8_t> EncodeDeviceResponse(const DeviceResponse& response) {
+  ByteWriter out;
+  out.WriteU64(response.request_id);
+  out.WriteU8(response.code);
+  out.WriteString8(response.message);
+  WriteBytes16(response.payload, out);
+  return out.Take();
+}
+
+absl::StatusOr<DeviceResponse> ParseDeviceResponse(absl::Span<const uint8_t> body) {
+  ByteReader in(body);
+  DeviceResponse response;
+  in.ReadU64(&response.request_id);
+  in.ReadU8(&response.code);
+  in.ReadString8(&response.message);
+  if (!in.ok() || response.code > 16 || !ReadBytes16(in, &response.payload) || !in.done()) {
+    return Malformed("DEVICE_RESPONSE");
+  }
+  return response;
 }
 
 }  // namespace edgelink::wire

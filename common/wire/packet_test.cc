@@ -192,7 +192,7 @@ TEST(HeaderTest, RejectsUnknownVersion) {
 }
 
 TEST(HeaderTest, RejectsUnknownType) {
-  for (uint8_t type : {0, 9, 255}) {
+  for (uint8_t type : {0, 13, 255}) {
     Bytes packet = HeaderBytes({PacketType::kHello, 0, 0});
     packet[1] = type;
     EXPECT_THAT(ParseHeader(packet),
@@ -629,6 +629,103 @@ TEST(PacketTest, SeededRandomInputNeverCrashesAndParsesCanonically) {
   // The mutations must actually reach the success paths, or this test proves little.
   EXPECT_GT(header_successes, 5000);
   EXPECT_GT(body_successes, 1000);
+}
+
+}  // namespace
+}  // namespace edgelink::wire
+
+namespace edgelink::wire {
+namespace {
+
+ConnectRequest SampleConnectRequest() {
+  ConnectRequest request;
+  request.request_id = 0x0102030405060708;
+  request.session_id.fill(0x11);
+  request.session_key.mutable_span()[0] = 0x22;
+  request.client_fingerprint.fill(0x33);
+  request.client_name = "alice-phone";
+  request.client_candidates = {
+      {Candidate::Kind::kHost, *net::Endpoint::Parse("192.168.1.7:5000")},
+      {Candidate::Kind::kServerReflexive, *net::Endpoint::Parse("[2001:db8::7]:40000")}};
+  request.relay_ticket = {1, 2, 3};
+  request.relay = *net::Endpoint::Parse("198.51.100.1:7001");
+  return request;
+}
+
+TEST(RendezvousMessagesTest, ConnectRequestRoundTripsWithAndWithoutRelay) {
+  ConnectRequest request = SampleConnectRequest();
+  auto parsed = ParseConnectRequest(EncodeConnectRequest(request));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->request_id, request.request_id);
+  EXPECT_EQ(parsed->session_id, request.session_id);
+  EXPECT_EQ(parsed->session_key.span()[0], 0x22);
+  EXPECT_EQ(parsed->client_fingerprint, request.client_fingerprint);
+  EXPECT_EQ(parsed->client_name, "alice-phone");
+  EXPECT_EQ(parsed->client_candidates, request.client_candidates);
+  EXPECT_EQ(parsed->relay_ticket, request.relay_ticket);
+  EXPECT_EQ(parsed->relay, request.relay);
+  request.relay = net::Endpoint();
+  request.relay_ticket.clear();
+  parsed = ParseConnectRequest(EncodeConnectRequest(request));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->relay.is_set());
+}
+
+TEST(RendezvousMessagesTest, ResponsesAndDeviceRequestsRoundTrip) {
+  ConnectResponse response{9, ConnectVerdict::kAccepted,
+                           {{Candidate::Kind::kHost, *net::Endpoint::Parse("10.0.0.2:1")}}};
+  auto r = ParseConnectResponse(EncodeConnectResponse(response));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict, ConnectVerdict::kAccepted);
+  EXPECT_EQ(r->device_candidates, response.device_candidates);
+
+  DeviceRequest request{5, {}, "bob", "users.add", std::vector<uint8_t>(kMaxPayload, 7)};
+  auto q = ParseDeviceRequest(EncodeDeviceRequest(request));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->method, "users.add");
+  EXPECT_EQ(q->payload.size(), kMaxPayload);
+
+  DeviceResponse answer{5, 7, "not the owner", {1, 2}};
+  auto a = ParseDeviceResponse(EncodeDeviceResponse(answer));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->code, 7);
+  EXPECT_EQ(a->message, "not the owner");
+  EXPECT_EQ(a->payload, answer.payload);
+}
+
+TEST(RendezvousMessagesTest, EveryTruncationAndExtensionFails) {
+  const std::vector<std::vector<uint8_t>> bodies = {
+      EncodeConnectRequest(SampleConnectRequest()),
+      EncodeConnectResponse({1, ConnectVerdict::kDenied, {}}),
+      EncodeDeviceRequest({1, {}, "x", "pair", {1, 2, 3}}),
+      EncodeDeviceResponse({1, 0, "", {}})};
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    const auto& body = bodies[i];
+    for (size_t size = 0; size <= body.size(); ++size) {
+      std::vector<uint8_t> cut(body.begin(), body.begin() + size);
+      if (size == body.size()) cut.push_back(0);  // One extra byte.
+      const bool ok = i == 0   ? ParseConnectRequest(cut).ok()
+                      : i == 1 ? ParseConnectResponse(cut).ok()
+                      : i == 2 ? ParseDeviceRequest(cut).ok()
+                               : ParseDeviceResponse(cut).ok();
+      EXPECT_FALSE(ok) << "message " << i << " size " << cut.size();
+    }
+  }
+}
+
+TEST(RendezvousMessagesTest, RejectsBadFieldValues) {
+  std::vector<uint8_t> response = EncodeConnectResponse({1, ConnectVerdict::kDenied, {}});
+  response[8] = 9;  // Unknown verdict.
+  EXPECT_FALSE(ParseConnectResponse(response).ok());
+  std::vector<uint8_t> answer = EncodeDeviceResponse({1, 0, "", {}});
+  answer[8] = 17;  // Not an absl::StatusCode.
+  EXPECT_FALSE(ParseDeviceResponse(answer).ok());
+  ConnectRequest request = SampleConnectRequest();
+  std::vector<uint8_t> body = EncodeConnectRequest(request);
+  // Candidate count sits after id(8) + session id(16) + key(16) + fingerprint(32) + name.
+  const size_t count_at = 8 + 16 + 16 + 32 + 1 + request.client_name.size();
+  body[count_at] = kMaxCandidates + 1;
+  EXPECT_FALSE(ParseConnectRequest(body).ok());
 }
 
 }  // namespace

@@ -96,6 +96,7 @@ void AttachClient::SetServer(const net::Endpoint& server, absl::Time now) {
 }
 
 void AttachClient::SendHello(absl::Time now) {
+  answers_ = {};
   keys_.reset();
   connection_id_ = 0;
   random_->Fill(absl::MakeSpan(device_nonce_));
@@ -185,11 +186,15 @@ void AttachClient::OnPacket(const net::Endpoint& from, absl::Span<const uint8_t>
     case PacketType::kAttached:
     case PacketType::kKeepAliveAck:
     case PacketType::kDetach:
+    case PacketType::kConnectRequest:
+    case PacketType::kDeviceRequest:
       HandleSealed(*header, packet, now);
       return;
     case PacketType::kHello:
     case PacketType::kProof:
     case PacketType::kKeepAlive:
+    case PacketType::kConnectResponse:
+    case PacketType::kDeviceResponse:
       ++counters_.dropped_unexpected;  // Device-to-server types.
       return;
   }
@@ -322,9 +327,62 @@ void AttachClient::HandleSealed(const wire::Header& header, absl::Span<const uin
       }
       return;
     }
+    case PacketType::kConnectRequest:
+    case PacketType::kDeviceRequest:
+      if (!HandleRequest(header.type, *payload, now)) {
+        ++counters_.dropped_malformed;
+        return;
+      }
+      replay_.Accept(header.packet_number);
+      heard_since_keepalive_ = true;
+      return;
     default:
       return;
   }
+}
+
+bool AttachClient::ResendCachedAnswer(uint64_t request_id, PacketType type) {
+  for (const CachedAnswer& cached : answers_) {
+    if (cached.request_id == request_id && cached.type == type && !cached.payload.empty()) {
+      SendSealed(type, cached.payload);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool AttachClient::HandleRequest(PacketType type, absl::Span<const uint8_t> payload,
+                                 absl::Time now) {
+  uint64_t request_id = 0;
+  std::vector<uint8_t> answer;
+  PacketType answer_type;
+  if (type == PacketType::kConnectRequest) {
+    absl::StatusOr<wire::ConnectRequest> request = wire::ParseConnectRequest(payload);
+    if (!request.ok()) return false;
+    request_id = request->request_id;
+    if (ResendCachedAnswer(request_id, PacketType::kConnectResponse)) return true;
+    wire::ConnectResponse response{request_id, wire::ConnectVerdict::kDenied, {}};
+    if (options_.handler != nullptr) response = options_.handler->OnConnectRequest(*request, now);
+    response.request_id = request_id;
+    answer = wire::EncodeConnectResponse(response);
+    answer_type = PacketType::kConnectResponse;
+  } else {
+    absl::StatusOr<wire::DeviceRequest> request = wire::ParseDeviceRequest(payload);
+    if (!request.ok()) return false;
+    request_id = request->request_id;
+    if (ResendCachedAnswer(request_id, PacketType::kDeviceResponse)) return true;
+    wire::DeviceResponse response{request_id,
+                                  static_cast<uint8_t>(absl::StatusCode::kUnimplemented),
+                                  "this device serves no requests", {}};
+    if (options_.handler != nullptr) response = options_.handler->OnDeviceRequest(*request, now);
+    response.request_id = request_id;
+    answer = wire::EncodeDeviceResponse(response);
+    answer_type = PacketType::kDeviceResponse;
+  }
+  SendSealed(answer_type, answer);
+  answers_[next_answer_] = {request_id, answer_type, std::move(answer)};
+  next_answer_ = (next_answer_ + 1) % kAnswerCacheSize;
+  return true;
 }
 
 }  // namespace edgelink::device

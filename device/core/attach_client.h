@@ -4,6 +4,7 @@
 #ifndef EDGELINK_DEVICE_CORE_ATTACH_CLIENT_H_
 #define EDGELINK_DEVICE_CORE_ATTACH_CLIENT_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +27,21 @@
 
 namespace edgelink::device {
 
+// Answers what clients ask of the device through the basestation. Called inline from
+// AttachClient::OnPacket; must not block. A retransmitted request (same id) is answered from a
+// small cache without calling the handler again, so a counter it keeps (pairing attempts) counts
+// each request once.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // The basestation brokers a session with a client: accept or deny, and say where the device
+  // can be reached.
+  virtual wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
+                                                 absl::Time now) = 0;
+  virtual wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request,
+                                               absl::Time now) = 0;
+};
+
 struct AttachClientOptions {
   std::string device_id;
   crypto::SecretBytes secret;
@@ -37,6 +53,8 @@ struct AttachClientOptions {
   absl::Duration revoked_backoff = absl::Minutes(10);
   // Keep-alives without any answer before the session is considered lost.
   int max_missed_keepalives = 3;
+  // Not owned; null denies every connect and answers requests with UNIMPLEMENTED.
+  RequestHandler* handler = nullptr;
   // Called on every state change with a short human-readable reason (never a secret).
   std::function<void(absl::string_view state, absl::string_view reason)> on_state_change;
 };
@@ -107,6 +125,9 @@ class AttachClient {
   void HandleChallenge(absl::Span<const uint8_t> body, absl::Time now);
   void HandleSealed(const wire::Header& header, absl::Span<const uint8_t> packet, absl::Time now);
   void HandleReset(const wire::Header& header, absl::Span<const uint8_t> body, absl::Time now);
+  // Answers a CONNECT_REQUEST or DEVICE_REQUEST (decrypted `payload`); false if malformed.
+  bool HandleRequest(wire::PacketType type, absl::Span<const uint8_t> payload, absl::Time now);
+  bool ResendCachedAnswer(uint64_t request_id, wire::PacketType type);
 
   AttachClientOptions options_;
   crypto::RandomSource* random_;
@@ -132,6 +153,16 @@ class AttachClient {
   int missed_keepalives_ = 0;
   bool heard_since_keepalive_ = true;
   net::Endpoint reflexive_;
+
+  // The last few answers, by request id, for retransmitted requests.
+  struct CachedAnswer {
+    uint64_t request_id = 0;
+    wire::PacketType type = wire::PacketType::kConnectResponse;
+    std::vector<uint8_t> payload;
+  };
+  static constexpr size_t kAnswerCacheSize = 4;
+  std::array<CachedAnswer, kAnswerCacheSize> answers_;
+  size_t next_answer_ = 0;
 
   AttachClientCounters counters_;
 };

@@ -56,6 +56,30 @@ class FakeDirectory : public basestation::DeviceDirectory {
   int lookups = 0;
 };
 
+// Accepts connects from one fingerprint and counts what it was asked.
+class FakeHandler : public device::RequestHandler {
+ public:
+  wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
+                                         absl::Time) override {
+    ++connects;
+    last_key.assign(request.session_key.span().begin(), request.session_key.span().end());
+    wire::ConnectResponse response;
+    response.verdict = request.client_fingerprint == allowed ? wire::ConnectVerdict::kAccepted
+                                                             : wire::ConnectVerdict::kDenied;
+    response.device_candidates = {
+        {wire::Candidate::Kind::kHost, *net::Endpoint::Parse("10.0.0.2:5000")}};
+    return response;
+  }
+  wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request, absl::Time) override {
+    ++requests;
+    return {0, 0, "echo", request.payload};
+  }
+  wire::Fingerprint allowed{};
+  int connects = 0;
+  int requests = 0;
+  std::vector<uint8_t> last_key;
+};
+
 PacketType TypeOf(const std::vector<uint8_t>& bytes) {
   return static_cast<PacketType>(bytes.at(1));
 }
@@ -94,6 +118,7 @@ class AttachPairTest : public ::testing::Test {
     options.device_id = id;
     options.secret = std::move(secret);
     options.server = server_address_;
+    options.handler = &handler_;
     options.on_state_change = [this](absl::string_view state, absl::string_view) {
       device_states_.emplace_back(state);
     };
@@ -179,6 +204,7 @@ class AttachPairTest : public ::testing::Test {
 
   testing::SeededRandom random_{7};
   FakeDirectory directory_;
+  FakeHandler handler_;
   absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
   const net::Endpoint server_address_ = *net::Endpoint::Parse("198.51.100.1:7000");
   net::Endpoint device_public_ = *net::Endpoint::Parse("203.0.113.5:40000");
@@ -436,6 +462,63 @@ TEST_F(AttachPairTest, TruncatedAndOversizedPacketsAreDroppedAsMalformed) {
   EXPECT_EQ(Dropped(DropReason::kMalformed), proof.size() + 1);
   EXPECT_EQ(directory_.lookups, 1);
   EXPECT_TRUE(Attached());
+}
+
+TEST_F(AttachPairTest, ConnectRequestReachesDeviceAndItsVerdictComesBack) {
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  handler_.allowed.fill(0xAA);
+  wire::ConnectRequest request;
+  request.request_id = 42;
+  request.client_fingerprint.fill(0xAA);
+  request.session_key = crypto::SecretArray<16>::CopyFrom(std::vector<uint8_t>(16, 0x5C));
+  ASSERT_THAT(server_->SendConnectRequest("cam-1", request), edgelink::testing::IsOk());
+  Flush();
+  std::vector<basestation::DeviceReply> replies;
+  RunUntil([&] {
+    for (auto& r : server_->TakeReplies()) replies.push_back(std::move(r));
+    return !replies.empty();
+  }, absl::Seconds(1));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].device_id, "cam-1");
+  const auto& response = std::get<wire::ConnectResponse>(replies[0].reply);
+  EXPECT_EQ(response.request_id, 42u);
+  EXPECT_EQ(response.verdict, wire::ConnectVerdict::kAccepted);
+  ASSERT_EQ(response.device_candidates.size(), 1u);
+  EXPECT_EQ(handler_.last_key, std::vector<uint8_t>(16, 0x5C));
+
+  // A retransmitted request is answered from the device's cache: the handler runs once.
+  ASSERT_THAT(server_->SendConnectRequest("cam-1", request), edgelink::testing::IsOk());
+  Flush();
+  RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(server_->TakeReplies().size(), 1u);
+  EXPECT_EQ(handler_.connects, 1);
+
+  request.request_id = 43;
+  request.client_fingerprint.fill(0xBB);
+  ASSERT_THAT(server_->SendConnectRequest("cam-1", request), edgelink::testing::IsOk());
+  Flush();
+  RunFor(absl::Milliseconds(100));
+  replies = server_->TakeReplies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(std::get<wire::ConnectResponse>(replies[0].reply).verdict,
+            wire::ConnectVerdict::kDenied);
+  EXPECT_TRUE(Attached());
+}
+
+TEST_F(AttachPairTest, DeviceRequestRoundTripsAndOfflineDeviceIsUnavailable) {
+  EXPECT_THAT(server_->SendDeviceRequest("cam-1", {}),
+              edgelink::testing::StatusIs(absl::StatusCode::kUnavailable));
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  ASSERT_THAT(server_->SendDeviceRequest("cam-1", {7, {}, "alice", "echo", {1, 2, 3}}),
+              edgelink::testing::IsOk());
+  Flush();
+  RunFor(absl::Milliseconds(100));
+  std::vector<basestation::DeviceReply> replies = server_->TakeReplies();
+  ASSERT_EQ(replies.size(), 1u);
+  const auto& response = std::get<wire::DeviceResponse>(replies[0].reply);
+  EXPECT_EQ(response.request_id, 7u);
+  EXPECT_EQ(response.payload, (std::vector<uint8_t>{1, 2, 3}));
+  EXPECT_EQ(handler_.requests, 1);
 }
 
 TEST_F(AttachPairTest, GarbageIsDroppedAndAttachedDevicesStayAttached) {
