@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "basestation/registry/registry.h"
 #include "basestation/server/server.h"
@@ -37,6 +38,14 @@ ABSL_FLAG(std::string, public_address, "127.0.0.1",
           "Comma-separated public IPs of this basestation, answered for <device>.<zone>.");
 ABSL_FLAG(absl::Duration, keepalive_interval, absl::Seconds(25),
           "How often devices send keep-alives (told to them at attach).");
+ABSL_FLAG(std::string, api_listen, "",
+          "TCP address of the gRPC API (mutual TLS), e.g. 0.0.0.0:7443; empty: no API.");
+ABSL_FLAG(std::string, tls_cert, "", "The API's certificate chain (PEM).");
+ABSL_FLAG(std::string, tls_key, "", "The API's private key (PEM).");
+ABSL_FLAG(std::string, client_ca, "", "CA certificate(s) client certificates must chain to.");
+ABSL_FLAG(std::string, crl, "", "The client CA's CRL (PEM); revoked clients are refused.");
+ABSL_FLAG(std::string, admin_fingerprints, "",
+          "Comma-separated SHA-256 fingerprints of certificates allowed to use the Admin API.");
 ABSL_FLAG(std::string, device_id, "", "Device id for provision/revoke.");
 ABSL_FLAG(std::string, product, "", "Product name recorded at provisioning.");
 
@@ -76,6 +85,22 @@ absl::Status Serve() {
     return absl::InvalidArgumentError("--keepalive-interval must be at least 1s");
   }
   options.attach.liveness_timeout = options.attach.keepalive_interval * 3 + absl::Seconds(5);
+  if (!absl::GetFlag(FLAGS_api_listen).empty()) {
+    ASSIGN_OR_RETURN(options.api_listen, tool::ParseEndpointFlag("api-listen", FLAGS_api_listen));
+    options.tls.cert_chain_pem = absl::GetFlag(FLAGS_tls_cert);
+    options.tls.private_key_pem = absl::GetFlag(FLAGS_tls_key);
+    options.tls.client_ca_pem = absl::GetFlag(FLAGS_client_ca);
+    if (options.tls.cert_chain_pem.empty() || options.tls.private_key_pem.empty() ||
+        options.tls.client_ca_pem.empty()) {
+      return absl::InvalidArgumentError(
+          "--api-listen needs --tls-cert, --tls-key and --client-ca");
+    }
+    if (!absl::GetFlag(FLAGS_crl).empty()) options.tls.crl_pem = absl::GetFlag(FLAGS_crl);
+    for (absl::string_view f :
+         absl::StrSplit(absl::GetFlag(FLAGS_admin_fingerprints), ',', absl::SkipEmpty())) {
+      options.admin_fingerprints.emplace_back(f);
+    }
+  }
 
   ASSIGN_OR_RETURN(std::unique_ptr<io::EventLoop> loop, io::EventLoop::New());
   ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Server::Start(std::move(options), loop.get()));
@@ -83,9 +108,10 @@ absl::Status Serve() {
     RETURN_IF_ERROR(loop->OnSignal(signo, [&loop] { loop->Stop(); }));
   }
   // One machine-readable line, for scripts and tests that started us on port 0.
-  std::printf("READY attach=%s dns=%s metrics=%d\n", server->attach_endpoint().ToString().c_str(),
+  std::printf("READY attach=%s dns=%s metrics=%d api=%d\n",
+              server->attach_endpoint().ToString().c_str(),
               server->dns_endpoint() ? server->dns_endpoint()->ToString().c_str() : "none",
-              server->metrics_port());
+              server->metrics_port(), server->api_port());
   std::fflush(stdout);
   LOG(INFO) << "basestation serving: attach " << server->attach_endpoint().ToString();
   loop->Run();
@@ -111,13 +137,14 @@ absl::Status Provision() {
   const std::string pairing(device.pairing_secret.span().begin(),
                             device.pairing_secret.span().end());
   std::printf(
-      "# Edgelink device config for %s. Shown once: store it on the device.\n"
-      "# Pairing secret for the owner (the sticker): %s\n"
+      "# Edgelink device config for %s. Shown once: store it on the device; print the\n"
+      "# pairing secret on its sticker (whoever proves it first becomes the owner).\n"
       "device_id = %s\n"
       "secret = %s\n"
+      "pairing_secret = %s\n"
       "zone = %s\n"
       "remote_access = on\n",
-      device.device_id.c_str(), pairing.c_str(), device.device_id.c_str(), secret_hex.c_str(),
+      device.device_id.c_str(), device.device_id.c_str(), secret_hex.c_str(), pairing.c_str(),
       absl::GetFlag(FLAGS_zone).c_str());
   return absl::OkStatus();
 }

@@ -32,6 +32,13 @@ CREATE TABLE devices (
   last_seen_unix_s INTEGER,
   last_address TEXT
 ) WITHOUT ROWID;
+CREATE TABLE grants (
+  device_id TEXT NOT NULL REFERENCES devices (device_id),
+  fingerprint TEXT NOT NULL CHECK (length(fingerprint) = 64),
+  role TEXT NOT NULL,
+  PRIMARY KEY (device_id, fingerprint)
+) WITHOUT ROWID;
+CREATE INDEX grants_by_fingerprint ON grants (fingerprint);
 CREATE TABLE server_keys (
   name TEXT PRIMARY KEY NOT NULL,
   key BLOB NOT NULL CHECK (length(key) = 32)
@@ -353,6 +360,10 @@ absl::Status Registry::PrepareStatements() {
   ASSIGN_OR_RETURN(mark_all_offline_, Prepare("UPDATE devices SET online = 0 WHERE online <> 0"));
   ASSIGN_OR_RETURN(server_key_, Prepare("SELECT key FROM server_keys WHERE name = ?1"));
   ASSIGN_OR_RETURN(data_version_, Prepare("PRAGMA data_version"));
+  ASSIGN_OR_RETURN(list_granted_,
+                   Prepare("SELECT " EDGELINK_SUMMARY_COLUMNS " FROM devices WHERE device_id IN "
+                           "(SELECT device_id FROM grants WHERE fingerprint = ?1) "
+                           "ORDER BY device_id"));
   return absl::OkStatus();
 }
 
@@ -398,13 +409,11 @@ absl::StatusOr<ProvisionedDevice> Registry::Provision(absl::string_view device_i
 
   sqlite3_stmt* insert = insert_device_.get();
   ScopedReset reset(insert);
-  const absl::Span<const uint8_t> pairing = device.pairing_secret.span();
   int rc = BindText(insert, 1, device.device_id);
   if (rc == SQLITE_OK) rc = BindBlob(insert, 2, device.secret.span());
-  if (rc == SQLITE_OK) {
-    rc = BindText(insert, 3,
-                  absl::string_view(reinterpret_cast<const char*>(pairing.data()), pairing.size()));
-  }
+  // The pairing secret is not kept: whoever holds it can become the device's owner, and the
+  // basestation must not be able to (DESIGN.md, trust model 4). The column stays empty.
+  if (rc == SQLITE_OK) rc = BindText(insert, 3, "");
   if (rc == SQLITE_OK) rc = BindText(insert, 4, device.product);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(insert, 5, absl::ToUnixSeconds(now_()));
   if (rc != SQLITE_OK) return SqliteError(rc, "binding a new device");
@@ -516,6 +525,44 @@ absl::StatusOr<int64_t> Registry::DataVersion() {
   const int rc = sqlite3_step(pragma);
   if (rc != SQLITE_ROW) return SqliteError(rc, "reading the data version");
   return sqlite3_column_int64(pragma, 0);
+}
+
+}  // namespace edgelink::basestation
+
+namespace edgelink::basestation {
+
+absl::Status Registry::SetGrant(absl::string_view device_id, absl::string_view fingerprint,
+                                absl::string_view role) {
+  ASSIGN_OR_RETURN(StatementPtr statement,
+                   Prepare("INSERT OR REPLACE INTO grants (device_id, fingerprint, role) "
+                           "VALUES (?1, ?2, ?3)"));
+  int rc = BindText(statement.get(), 1, device_id);
+  if (rc == SQLITE_OK) rc = BindText(statement.get(), 2, fingerprint);
+  if (rc == SQLITE_OK) rc = BindText(statement.get(), 3, role);
+  if (rc == SQLITE_OK) rc = sqlite3_step(statement.get());
+  if (rc != SQLITE_DONE) return SqliteError(rc, "recording a grant");
+  return absl::OkStatus();
+}
+
+absl::Status Registry::RemoveGrant(absl::string_view device_id, absl::string_view fingerprint) {
+  ASSIGN_OR_RETURN(StatementPtr statement,
+                   Prepare("DELETE FROM grants WHERE device_id = ?1 AND fingerprint = ?2"));
+  int rc = BindText(statement.get(), 1, device_id);
+  if (rc == SQLITE_OK) rc = BindText(statement.get(), 2, fingerprint);
+  if (rc == SQLITE_OK) rc = sqlite3_step(statement.get());
+  if (rc != SQLITE_DONE) return SqliteError(rc, "removing a grant");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DeviceSummary>> Registry::ListGranted(absl::string_view fingerprint) {
+  sqlite3_stmt* list = list_granted_.get();
+  ScopedReset reset(list);
+  int rc = BindText(list, 1, fingerprint);
+  if (rc != SQLITE_OK) return SqliteError(rc, "binding a fingerprint");
+  std::vector<DeviceSummary> devices;
+  while ((rc = sqlite3_step(list)) == SQLITE_ROW) devices.push_back(ReadSummary(list));
+  if (rc != SQLITE_DONE) return SqliteError(rc, "listing granted devices");
+  return devices;
 }
 
 }  // namespace edgelink::basestation

@@ -47,7 +47,8 @@ inline constexpr size_t kPairingSecretSize =
 struct ProvisionedDevice {
   std::string device_id;
   crypto::SecretBytes secret;  // kDeviceSecretSize random bytes.
-  // The ASCII text of the one-time pairing secret (kPairingSecretSize bytes, format above). Kept
+  // The ASCII text of the one-time pairing secret (kPairingSecretSize bytes, format above): for
+  // the device config and the owner's sticker only; the registry does not keep it. Kept
   // as SecretBytes, not std::string, so it is wiped after use and cannot be logged by accident;
   // a CLI shows it with absl::string_view(reinterpret_cast<const char*>(span().data()), size()).
   crypto::SecretBytes pairing_secret;
@@ -137,6 +138,14 @@ class Registry {
   // is attached to it yet). Last-seen times and addresses are kept.
   absl::Status MarkAllOffline();
 
+  // Grants record which clients a device let in (by pairing or by its owner adding them), as the
+  // device answered through this basestation. They only decide what ListGranted shows a client;
+  // the device's own access list decides who may connect.
+  absl::Status SetGrant(absl::string_view device_id, absl::string_view fingerprint,
+                        absl::string_view role);
+  absl::Status RemoveGrant(absl::string_view device_id, absl::string_view fingerprint);
+  absl::StatusOr<std::vector<DeviceSummary>> ListGranted(absl::string_view fingerprint);
+
   // ServerKey returns the file's kServerKeySize-byte server key, the same for every connection
   // and across restarts.
   absl::StatusOr<crypto::SecretBytes> ServerKey();
@@ -186,6 +195,7 @@ class Registry {
   StatementPtr mark_all_offline_;
   StatementPtr server_key_;
   StatementPtr data_version_;
+  StatementPtr list_granted_;
 };
 
 }  // namespace edgelink::basestation

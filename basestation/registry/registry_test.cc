@@ -444,3 +444,40 @@ TEST_F(RegistryTest, PairingSecretsHaveTheDocumentedFormatAndDiffer) {
 
 }  // namespace
 }  // namespace edgelink::basestation
+
+namespace edgelink::basestation {
+namespace {
+
+TEST(RegistryGrantsTest, ListGrantedShowsOnlyTheCallersDevicesAndPairingSecretIsNotStored) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/grants.db";
+  auto registry = *Registry::Open(path);
+  ASSERT_TRUE(registry->Provision("cam-a", "").ok());
+  ASSERT_TRUE(registry->Provision("cam-b", "").ok());
+  const std::string alice(64, 'a'), bob(64, 'b');
+  ASSERT_TRUE(registry->SetGrant("cam-a", alice, "owner").ok());
+  ASSERT_TRUE(registry->SetGrant("cam-b", alice, "user").ok());
+  ASSERT_TRUE(registry->SetGrant("cam-b", bob, "owner").ok());
+  EXPECT_EQ(registry->ListGranted(alice)->size(), 2u);
+  ASSERT_TRUE(registry->RemoveGrant("cam-b", alice).ok());
+  auto mine = *registry->ListGranted(alice);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0].device_id, "cam-a");
+  EXPECT_TRUE(registry->ListGranted(std::string(64, 'c'))->empty());
+  EXPECT_FALSE(registry->SetGrant("cam-zz", alice, "owner").ok());  // No such device.
+  EXPECT_FALSE(registry->SetGrant("cam-a", "short", "owner").ok());
+
+  // Whoever knows the pairing secret can become owner: the basestation must not keep it.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM devices WHERE pairing_secret <> ''", -1,
+                               &statement, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(statement, 0), 0);
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+}
+
+}  // namespace
+}  // namespace edgelink::basestation

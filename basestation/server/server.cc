@@ -9,6 +9,7 @@
 #include "common/status/status_macros.h"
 #include "common/wire/packet.h"
 #include "glog/logging.h"
+#include "grpcpp/server_builder.h"
 
 namespace edgelink::basestation {
 namespace {
@@ -69,6 +70,9 @@ Server::Server(ServerOptions options, io::EventLoop* loop)
 
 Server::~Server() {
   if (http_) http_->Stop();
+  // Fail what waits on devices first, so the gRPC shutdown does not wait for deadlines.
+  if (broker_) broker_->Close();
+  if (grpc_server_) grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
   if (attach_socket_) loop_->Unwatch(attach_socket_->fd());
   if (dns_socket_) loop_->Unwatch(dns_socket_->fd());
 }
@@ -93,6 +97,8 @@ absl::Status Server::Init() {
   ASSIGN_OR_RETURN(attach_,
                    AttachServer::New(options_.attach, server_key, directory_.get(), &random_));
 
+  broker_ = std::make_unique<Broker>(options_.broker, loop_, attach_.get(), &random_);
+  broker_->set_after_send([this] { SendOutgoing(); });
   ASSIGN_OR_RETURN(attach_socket_, io::UdpSocket::Bind(options_.attach_listen));
   // Room for bursts of keep-alives from many devices; the kernel caps what it grants.
   (void)attach_socket_->SetReceiveBufferSize(8 << 20);
@@ -149,12 +155,36 @@ absl::Status Server::Init() {
                                                               &metrics_registry_));
   }
 
+  if (options_.api_listen.has_value()) RETURN_IF_ERROR(StartApi());
+
   attach_timer_ = std::make_unique<io::Timer>(loop_, [this] {
     attach_->OnTimeout(loop_->Now());
     AfterInput();
   });
   registry_timer_ = std::make_unique<io::Timer>(loop_, [this] { CheckRegistry(); });
   registry_timer_->Schedule(loop_->Now());
+  return absl::OkStatus();
+}
+
+absl::Status Server::StartApi() {
+  ApiOptions api;
+  api.registry_path = options_.registry_path;
+  api.admin_fingerprints = options_.admin_fingerprints;
+  api.zone = options_.zone;
+  ASSIGN_OR_RETURN(api_core_, ApiCore::New(std::move(api), broker_.get(), &presence_));
+  basestation_service_ = std::make_unique<BasestationService>(api_core_.get());
+  admin_service_ = std::make_unique<AdminService>(api_core_.get());
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   tls::ServerCredentials(options_.tls));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.api_listen->ToString(), credentials, &api_port_);
+  builder.RegisterService(basestation_service_.get());
+  builder.RegisterService(admin_service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || api_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve the API on ", options_.api_listen->ToString()));
+  }
   return absl::OkStatus();
 }
 
@@ -178,7 +208,7 @@ void Server::OnAttachReadable() {
   }
 }
 
-void Server::AfterInput() {
+void Server::SendOutgoing() {
   std::vector<net::Datagram> outgoing = attach_->TakeOutgoing();
   std::vector<io::OutgoingDatagram> batch;
   batch.reserve(outgoing.size());
@@ -188,13 +218,18 @@ void Server::AfterInput() {
     if (!n.ok() || *n == 0) break;  // Socket buffer full: UDP, the peers retransmit.
     sent += *n;
   }
+}
 
+void Server::AfterInput() {
+  SendOutgoing();
+  broker_->OnReplies(attach_->TakeReplies());
   std::vector<PresenceEvent> events = attach_->TakePresenceEvents();
   if (!events.empty()) {
     std::vector<PresenceChange> changes;
     changes.reserve(events.size());
     for (const PresenceEvent& e : events) {
       changes.push_back({e.device_id, e.online, e.address.ToString(), e.at});
+      presence_.Publish(e.device_id);
       if (e.online) {
         VLOG(1) << "device " << e.device_id << " online at " << e.address.ToString();
       } else {

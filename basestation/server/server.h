@@ -10,15 +10,19 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "basestation/api/service.h"
 #include "basestation/core/attach_server.h"
 #include "basestation/dns/dns_zone.h"
 #include "basestation/metrics/http_server.h"
 #include "basestation/metrics/metrics.h"
 #include "basestation/registry/registry.h"
+#include "basestation/server/broker.h"
 #include "common/crypto/random.h"
 #include "common/io/event_loop.h"
 #include "common/io/udp_socket.h"
 #include "common/net/endpoint.h"
+#include "common/tls/credentials.h"
+#include "grpcpp/server.h"
 
 namespace edgelink::basestation {
 
@@ -30,6 +34,11 @@ struct ServerOptions {
   std::string zone;                           // DNS zone the devices live in.
   std::vector<net::Endpoint> public_addresses;  // What the zone answers (ports ignored).
   AttachServerOptions attach;
+  BrokerOptions broker;
+  // The gRPC API over mutual TLS; unset: no API (attach and DNS only).
+  std::optional<net::Endpoint> api_listen;
+  tls::TlsFiles tls;
+  std::vector<std::string> admin_fingerprints;
 };
 
 // Not thread-safe: lives on its EventLoop's thread (the metrics HTTP server has its own thread and
@@ -44,6 +53,9 @@ class Server {
   const net::Endpoint& attach_endpoint() const { return attach_socket_->local_endpoint(); }
   std::optional<net::Endpoint> dns_endpoint() const;
   int metrics_port() const { return http_ ? http_->port() : 0; }
+  int api_port() const { return api_port_; }
+  // For the gRPC API: thread-safe.
+  Broker& broker() { return *broker_; }
 
  private:
   class RegistryDirectory;
@@ -51,9 +63,12 @@ class Server {
 
   Server(ServerOptions options, io::EventLoop* loop);
   absl::Status Init();
+  absl::Status StartApi();
   void OnAttachReadable();
   void OnDnsReadable();
+  // Sends what the attach server produced, records presence, hands replies to the broker.
   void AfterInput();
+  void SendOutgoing();
   void CheckRegistry();
   void PublishMetrics();
 
@@ -63,6 +78,7 @@ class Server {
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<RegistryDirectory> directory_;
   std::unique_ptr<AttachServer> attach_;
+  std::unique_ptr<Broker> broker_;
   std::unique_ptr<DnsZone> dns_;
   std::unique_ptr<io::UdpSocket> attach_socket_;
   std::unique_ptr<io::UdpSocket> dns_socket_;
@@ -76,6 +92,13 @@ class Server {
   AttachServerCounters published_;
   DnsZone::Counters published_dns_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
+
+  PresenceHub presence_;
+  std::unique_ptr<ApiCore> api_core_;
+  std::unique_ptr<BasestationService> basestation_service_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int api_port_ = 0;
 };
 
 }  // namespace edgelink::basestation

@@ -28,6 +28,15 @@ absl::Span<const uint8_t> AsBytes(absl::string_view text) {
   return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(text.data()), text.size());
 }
 
+// The proof under an already normalized key; the one definition both sides use.
+absl::StatusOr<crypto::Sha256Digest> ProofWithKey(const crypto::SecretBytes& key,
+                                                  absl::string_view fingerprint) {
+  ASSIGN_OR_RETURN(crypto::HmacSha256 hmac, crypto::HmacSha256::New(key));
+  RETURN_IF_ERROR(hmac.Update(AsBytes(kProofLabel)));
+  RETURN_IF_ERROR(hmac.Update(AsBytes(fingerprint)));
+  return hmac.Finish();
+}
+
 std::optional<Role> ParseRole(absl::string_view name) {
   if (name == "owner") return Role::kOwner;
   if (name == "user") return Role::kUser;
@@ -194,7 +203,8 @@ absl::Status ValidateEntryName(absl::string_view name) {
 crypto::SecretBytes NormalizePairingSecret(const crypto::SecretBytes& pairing_secret_text) {
   auto kept = [](uint8_t c) { return c != '-' && c != ' '; };
   const absl::Span<const uint8_t> text = pairing_secret_text.span();
-  crypto::SecretBytes normalized(static_cast<size_t>(std::count_if(text.begin(), text.end(), kept)));
+  crypto::SecretBytes normalized(
+      static_cast<size_t>(std::count_if(text.begin(), text.end(), kept)));
   uint8_t* out = normalized.mutable_span().data();
   for (uint8_t c : text) {
     if (kept(c)) *out++ = static_cast<uint8_t>(absl::ascii_toupper(static_cast<unsigned char>(c)));
@@ -205,11 +215,7 @@ crypto::SecretBytes NormalizePairingSecret(const crypto::SecretBytes& pairing_se
 absl::StatusOr<crypto::Sha256Digest> PairingProof(const crypto::SecretBytes& pairing_secret_text,
                                                   absl::string_view fingerprint) {
   RETURN_IF_ERROR(ValidateFingerprint(fingerprint));
-  ASSIGN_OR_RETURN(crypto::HmacSha256 hmac,
-                   crypto::HmacSha256::New(NormalizePairingSecret(pairing_secret_text)));
-  RETURN_IF_ERROR(hmac.Update(AsBytes(kProofLabel)));
-  RETURN_IF_ERROR(hmac.Update(AsBytes(fingerprint)));
-  return hmac.Finish();
+  return ProofWithKey(NormalizePairingSecret(pairing_secret_text), fingerprint);
 }
 
 // --- File format ---
@@ -256,8 +262,8 @@ absl::StatusOr<std::unique_ptr<AccessList>> AccessList::Open(
     std::string path, const crypto::SecretBytes& pairing_secret) {
   crypto::SecretBytes key = NormalizePairingSecret(pairing_secret);
   if (key.size() < kMinPairingSecretLength) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pairing secret must have at least ", kMinPairingSecretLength, " characters"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pairing secret must have at least ", kMinPairingSecretLength, " characters"));
   }
   if (path.empty()) return absl::InvalidArgumentError("access list path is empty");
   // Fail at start-up rather than at the first pairing if the path can never be written.
@@ -280,13 +286,18 @@ absl::StatusOr<std::unique_ptr<AccessList>> AccessList::Open(
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
   // A complete file ends in '\n', which leaves an empty last piece.
   if (!lines.back().empty()) {
-    return absl::DataLossError(absl::StrCat(path, ":", lines.size(),
-                                            ": line not terminated by a newline (truncated?)"));
+    return absl::DataLossError(
+        absl::StrCat(path, ":", lines.size(), ": line not terminated by a newline (truncated?)"));
   }
   lines.pop_back();
   size_t line_number = 0;
   auto error = [&](absl::string_view problem) {
     return absl::DataLossError(absl::StrCat(path, ":", line_number, ": ", problem));
+  };
+  // Reports the line that is missing, one past the last line read.
+  auto missing = [&](absl::string_view what) {
+    ++line_number;
+    return error(absl::StrCat("truncated: missing ", what));
   };
   auto next_line = [&](absl::string_view* line) {
     if (line_number >= lines.size()) return false;
@@ -296,25 +307,20 @@ absl::StatusOr<std::unique_ptr<AccessList>> AccessList::Open(
 
   absl::string_view line;
   absl::string_view value;
-  if (!next_line(&line)) {
-    line_number = 1;
-    return error("empty file");
-  }
+  if (!next_line(&line)) return missing("header (empty file)");
   if (!KeywordValue(line, kHeader, &value)) return error("not an edgelink access list");
   if (value != absl::StrCat(kFormatVersion)) {
-    return error(absl::StrCat("unsupported format version (this build reads ", kFormatVersion,
-                              ")"));
+    return error(
+        absl::StrCat("unsupported format version (this build reads ", kFormatVersion, ")"));
   }
 
-  if (!next_line(&line)) return error("truncated: missing pairing line");
-  ++line_number;  // Report the line that is missing, not the one before it.
-  --line_number;
+  if (!next_line(&line)) return missing("pairing line");
   if (!KeywordValue(line, "pairing", &value) || (value != "open" && value != "closed")) {
     return error("expected \"pairing open\" or \"pairing closed\"");
   }
   state.pairing_open = value == "open";
 
-  if (!next_line(&line)) return error("truncated: missing failures line");
+  if (!next_line(&line)) return missing("failures line");
   {
     const std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
     int64_t failures = 0;
@@ -329,13 +335,13 @@ absl::StatusOr<std::unique_ptr<AccessList>> AccessList::Open(
   }
 
   while (true) {
-    if (!next_line(&line)) return error("truncated: missing end line");
+    if (!next_line(&line)) return missing("end line");
     if (KeywordValue(line, "end", &value)) {
       int64_t count = 0;
       if (!ParseDecimal(value, kMaxAccessListEntries, &count) ||
           static_cast<size_t>(count) != state.entries.size()) {
-        return error(absl::StrCat("end line does not match the ", state.entries.size(),
-                                  " entries read"));
+        return error(
+            absl::StrCat("end line does not match the ", state.entries.size(), " entries read"));
       }
       break;
     }
@@ -366,9 +372,8 @@ absl::StatusOr<std::unique_ptr<AccessList>> AccessList::Open(
   }
   // Pairing closes only when someone becomes owner and the last owner cannot be removed, so a
   // closed list without an owner can only come from damage; loading it would lock out everyone.
-  if (!state.pairing_open &&
-      std::none_of(state.entries.begin(), state.entries.end(),
-                   [](const Entry& e) { return e.role == Role::kOwner; })) {
+  if (!state.pairing_open && std::none_of(state.entries.begin(), state.entries.end(),
+                                          [](const Entry& e) { return e.role == Role::kOwner; })) {
     return error("pairing is closed but no owner is listed");
   }
   return std::unique_ptr<AccessList>(
@@ -420,17 +425,14 @@ absl::StatusOr<Role> AccessList::Pair(absl::string_view fingerprint, absl::strin
     state_.locked_until = CeilToSecond(now + set_lockout);
   }
   if (now < state_.locked_until) {
-    const int64_t retry_after = absl::ToInt64Seconds(absl::Ceil(state_.locked_until - now,
-                                                                absl::Seconds(1)));
-    return absl::ResourceExhaustedError(
-        absl::StrCat("pairing locked after ", state_.failures,
-                     " wrong proofs; retry after ", retry_after, " seconds"));
+    const int64_t retry_after =
+        absl::ToInt64Seconds(absl::Ceil(state_.locked_until - now, absl::Seconds(1)));
+    return absl::ResourceExhaustedError(absl::StrCat("pairing locked after ", state_.failures,
+                                                     " wrong proofs; retry after ", retry_after,
+                                                     " seconds"));
   }
 
-  ASSIGN_OR_RETURN(crypto::HmacSha256 hmac, crypto::HmacSha256::New(pairing_key_));
-  RETURN_IF_ERROR(hmac.Update(AsBytes(kProofLabel)));
-  RETURN_IF_ERROR(hmac.Update(AsBytes(fingerprint)));
-  ASSIGN_OR_RETURN(crypto::Sha256Digest expected, hmac.Finish());
+  ASSIGN_OR_RETURN(crypto::Sha256Digest expected, ProofWithKey(pairing_key_, fingerprint));
   // A wrong length simply fails the comparison; the length of a proof is not secret.
   const bool proven = crypto::ConstantTimeEquals(expected, proof);
   crypto::internal::Cleanse(expected.data(), expected.size());
@@ -442,9 +444,8 @@ absl::StatusOr<Role> AccessList::Pair(absl::string_view fingerprint, absl::strin
     if (lockout > absl::ZeroDuration()) state_.locked_until = CeilToSecond(now + lockout);
     RETURN_IF_ERROR(Save(state_));
     if (lockout > absl::ZeroDuration()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("wrong pairing proof; pairing locked for ",
-                       absl::ToInt64Seconds(lockout), " seconds"));
+      return absl::PermissionDeniedError(absl::StrCat("wrong pairing proof; pairing locked for ",
+                                                      absl::ToInt64Seconds(lockout), " seconds"));
     }
     return absl::PermissionDeniedError("wrong pairing proof");
   }
@@ -466,8 +467,8 @@ absl::StatusOr<Role> AccessList::Pair(absl::string_view fingerprint, absl::strin
   return Role::kOwner;
 }
 
-absl::Status AccessList::AddUser(absl::string_view caller, absl::string_view fingerprint,
-                                 Role role, absl::string_view name, absl::Time now) {
+absl::Status AccessList::AddUser(absl::string_view caller, absl::string_view fingerprint, Role role,
+                                 absl::string_view name, absl::Time now) {
   RETURN_IF_ERROR(ValidateFingerprint(fingerprint));
   RETURN_IF_ERROR(ValidateEntryName(name));
   RETURN_IF_ERROR(CheckOwner(caller));
@@ -501,9 +502,7 @@ absl::Status AccessList::RemoveUser(absl::string_view caller, absl::string_view 
                      next.entries.end());
   RETURN_IF_ERROR(Save(next));
   state_ = std::move(next);
-  // Copied: the callback may outlive the caller's buffer for all we know.
-  const std::string removed(fingerprint);
-  if (on_removed_) on_removed_(removed);
+  if (on_removed_) on_removed_(fingerprint);
   return absl::OkStatus();
 }
 

@@ -73,6 +73,13 @@ absl::StatusOr<DeviceConfig> ParseDeviceConfig(absl::string_view text, absl::str
       absl::StatusOr<net::Endpoint> endpoint = net::Endpoint::Parse(value);
       if (!endpoint.ok()) return error(absl::StrCat("dns_server: ", endpoint.status().message()));
       config.dns_server = *endpoint;
+    } else if (key == "pairing_secret") {
+      if (value.size() < 8 || value.size() > 64) return error("pairing_secret must be 8 to 64 characters");
+      config.pairing_secret = crypto::SecretBytes::CopyFrom(
+          absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(value.data()), value.size()));
+    } else if (key == "access_list") {
+      if (value.empty()) return error("access_list must be a path");
+      config.access_list_path = std::string(value);
     } else if (key == "remote_access") {
       if (value == "on") {
         config.remote_access = true;
@@ -87,6 +94,9 @@ absl::StatusOr<DeviceConfig> ParseDeviceConfig(absl::string_view text, absl::str
   }
   if (config.device_id.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": no device_id"));
   if (!have_secret) return absl::InvalidArgumentError(absl::StrCat(source, ": no secret"));
+  if (config.pairing_secret.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": no pairing_secret"));
+  }
   if (config.zone.empty() && !config.basestation.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": need zone or basestation"));
   }

@@ -7,6 +7,9 @@
 //   basestation_port = 7000           # port used with the address DNS returns
 //   dns_server = 192.0.2.53:53        # optional: ask this server instead of the system resolver
 //   remote_access = on | off          # the master switch: off sends nothing at all
+//   pairing_secret = BQ6R-T6CL-673M-ZLT8   # the sticker: the first client to prove it owns us
+//   access_list = /var/lib/edgelink/access  # where the owner's list lives (default: beside the
+//                                           # config file, <config>.access)
 #ifndef EDGELINK_DEVICE_DAEMON_CONFIG_H_
 #define EDGELINK_DEVICE_DAEMON_CONFIG_H_
 
@@ -29,6 +32,8 @@ struct DeviceConfig {
   uint16_t basestation_port = 7000;
   std::optional<net::Endpoint> dns_server;
   bool remote_access = true;
+  crypto::SecretBytes pairing_secret;
+  std::string access_list_path;  // Empty: "<config path>.access".
 
   // The name the device resolves to find its basestation.
   std::string BasestationHostname() const { return device_id + "." + zone; }

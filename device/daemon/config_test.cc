@@ -23,7 +23,8 @@ TEST(DeviceConfigTest, ParsesEveryKey) {
                                          "zone = Devices.Example.com\n"
                                          "basestation_port = 7001\n"
                                          "dns_server = 127.0.0.1:5353\n"
-                                         "remote_access = off\n",
+                                         "remote_access = off\n"
+                                         "pairing_secret = BQ6R-T6CL-673M-ZLT8\n",
                                          "test.conf"));
   EXPECT_EQ(config.device_id, "cam-1");
   EXPECT_EQ(config.secret.size(), 32u);
@@ -35,23 +36,23 @@ TEST(DeviceConfigTest, ParsesEveryKey) {
 }
 
 TEST(DeviceConfigTest, ErrorsNameFileAndLineAndNeverTheSecret) {
-  const std::string base = "device_id = cam-1\nzone = z\n";
+  const std::string base = "device_id = cam-1\nzone = z\npairing_secret = ABCD-EFGH\n";
   EXPECT_THAT(ParseDeviceConfig(base + "secret = 1234\n", "d.conf"),
-              StatusIs(absl::StatusCode::kInvalidArgument, "d.conf:3: secret must be at least 16 bytes (32 hex digits)"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "d.conf:4: secret must be at least 16 bytes (32 hex digits)"));
   auto bad_hex = ParseDeviceConfig(base + "secret = " + std::string(63, 'a') + "x\n", "d.conf");
-  EXPECT_THAT(bad_hex, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("d.conf:3")));
+  EXPECT_THAT(bad_hex, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("d.conf:4")));
   EXPECT_THAT(std::string(bad_hex.status().message()), Not(HasSubstr("aaaa")));
   EXPECT_THAT(ParseDeviceConfig(base + "colour = blue\n", "d.conf"),
-              StatusIs(absl::StatusCode::kInvalidArgument, "d.conf:3: unknown key \"colour\""));
+              StatusIs(absl::StatusCode::kInvalidArgument, "d.conf:4: unknown key \"colour\""));
   EXPECT_THAT(ParseDeviceConfig(base + "remote_access = maybe\n", "d.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("on or off")));
   EXPECT_THAT(ParseDeviceConfig(base + "just words\n", "d.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key = value")));
   EXPECT_THAT(ParseDeviceConfig("device_id = Cam\n", "d.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("d.conf:1")));
-  EXPECT_THAT(ParseDeviceConfig("secret = " + kSecret + "\nzone = z\n", "d.conf"),
+  EXPECT_THAT(ParseDeviceConfig("secret = " + kSecret + "\nzone = z\npairing_secret = ABCD-EFGH\n", "d.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument, "d.conf: no device_id"));
-  EXPECT_THAT(ParseDeviceConfig("device_id = a\nsecret = " + kSecret + "\n", "d.conf"),
+  EXPECT_THAT(ParseDeviceConfig("device_id = a\nsecret = " + kSecret + "\npairing_secret = ABCD-EFGH\n", "d.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zone or basestation")));
   EXPECT_THAT(ParseDeviceConfig(base + "basestation_port = 70000\n", "d.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument));

@@ -1,8 +1,14 @@
 #include "device/daemon/daemon.h"
 
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <cstring>
 #include <utility>
 #include <vector>
 
+#include "common/io/sockaddr.h"
 #include "common/status/status_macros.h"
 #include "device/dns/resolver.h"
 #include "glog/logging.h"
@@ -12,16 +18,24 @@ namespace edgelink::device {
 absl::StatusOr<std::unique_ptr<DeviceDaemon>> DeviceDaemon::Start(std::string config_path,
                                                                   DeviceConfig config,
                                                                   io::EventLoop* loop) {
+  const std::string access_path =
+      config.access_list_path.empty() ? config_path + ".access" : config.access_list_path;
+  ASSIGN_OR_RETURN(std::unique_ptr<AccessList> access,
+                   AccessList::Open(access_path, config.pairing_secret));
   std::unique_ptr<DeviceDaemon> daemon(
-      new DeviceDaemon(std::move(config_path), std::move(config), loop));
+      new DeviceDaemon(std::move(config_path), std::move(config), loop, std::move(access)));
   daemon->Apply();
   return daemon;
 }
 
-DeviceDaemon::DeviceDaemon(std::string config_path, DeviceConfig config, io::EventLoop* loop)
+DeviceDaemon::DeviceDaemon(std::string config_path, DeviceConfig config, io::EventLoop* loop,
+                           std::unique_ptr<AccessList> access)
     : config_path_(std::move(config_path)),
       config_(std::move(config)),
       loop_(loop),
+      access_(std::move(access)),
+      handler_(std::make_unique<AccessRequestHandler>(access_.get(),
+                                                      [this] { return LocalCandidates(); })),
       client_timer_(loop, [this] {
         client_->OnTimeout(loop_->Now());
         Drive();
@@ -85,17 +99,47 @@ absl::Status DeviceDaemon::Connect(const net::Endpoint& basestation) {
     options.device_id = config_.device_id;
     options.secret = config_.secret.Clone();
     options.server = basestation;
+    options.handler = handler_.get();
     options.on_state_change = [](absl::string_view state, absl::string_view reason) {
       LOG(INFO) << "state=" << state << " " << reason;
     };
     ASSIGN_OR_RETURN(client_, AttachClient::New(std::move(options), &random_));
   }
-  LOG(INFO) << "basestation " << config_.BasestationHostname() << " is "
-            << basestation.ToString();
+  LOG(INFO) << "basestation "
+            << (config_.basestation.has_value() ? "" : config_.BasestationHostname() + " ")
+            << "is " << basestation.ToString();
   client_->SetServer(basestation, loop_->Now());
   client_->Start(loop_->Now());
   Drive();
   return absl::OkStatus();
+}
+
+std::vector<wire::Candidate> DeviceDaemon::LocalCandidates() const {
+  std::vector<wire::Candidate> candidates;
+  if (!socket_) return candidates;
+  const uint16_t port = socket_->local_endpoint().port();
+  const net::Endpoint::Family family = socket_->local_endpoint().family();
+  ifaddrs* interfaces = nullptr;
+  if (getifaddrs(&interfaces) != 0) return candidates;
+  for (ifaddrs* i = interfaces; i != nullptr && candidates.size() < wire::kMaxCandidates;
+       i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP)) continue;
+    sockaddr_storage storage{};
+    const socklen_t size = i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
+                                                               : sizeof(sockaddr_in);
+    if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) continue;
+    std::memcpy(&storage, i->ifa_addr, size);
+    absl::StatusOr<net::Endpoint> address = io::FromSockaddr(storage, size);
+    if (!address.ok() || address->family() != family) continue;
+    // Link-local IPv6 needs a scope id that an Endpoint cannot carry.
+    if (family == net::Endpoint::Family::kIpv6 && address->ip()[0] == 0xfe &&
+        (address->ip()[1] & 0xc0) == 0x80) {
+      continue;
+    }
+    candidates.push_back({wire::Candidate::Kind::kHost, address->WithPort(port)});
+  }
+  freeifaddrs(interfaces);
+  return candidates;
 }
 
 void DeviceDaemon::OnReadable() {

@@ -12,7 +12,9 @@
 #include "common/io/event_loop.h"
 #include "common/io/udp_socket.h"
 #include "device/core/attach_client.h"
+#include "device/access/access_list.h"
 #include "device/daemon/config.h"
+#include "device/daemon/request_handler.h"
 
 namespace edgelink::device {
 
@@ -29,8 +31,16 @@ class DeviceDaemon {
   // LogCounters logs one line with what the device has sent and received.
   void LogCounters() const;
 
+  // For tests that run the daemon in-process, on the loop's thread.
+  const AccessRequestHandler& handler() const { return *handler_; }
+  const AttachClient* client() const { return client_.get(); }
+
  private:
-  DeviceDaemon(std::string config_path, DeviceConfig config, io::EventLoop* loop);
+  DeviceDaemon(std::string config_path, DeviceConfig config, io::EventLoop* loop,
+               std::unique_ptr<AccessList> access);
+
+  // Where clients can reach the device: its interface addresses, with its UDP port.
+  std::vector<wire::Candidate> LocalCandidates() const;
 
   // Acts on config_.remote_access: attaches, or stops everything at once.
   void Apply();
@@ -43,6 +53,8 @@ class DeviceDaemon {
   DeviceConfig config_;
   io::EventLoop* loop_;
   crypto::SystemRandom random_;
+  std::unique_ptr<AccessList> access_;
+  std::unique_ptr<AccessRequestHandler> handler_;
   std::unique_ptr<io::UdpSocket> socket_;
   std::unique_ptr<AttachClient> client_;
   io::ReceiveBuffer receive_buffer_{16};

@@ -19,7 +19,7 @@ start_basestation() {  # start_basestation ATTACH DNS METRICS (ports; 0 picks on
   BS_PID=$!
   PIDS+=("$BS_PID")
   wait_for "basestation READY line" 10 grep -q '^READY' "$TMP/basestation.out"
-  read -r _ attach dns metrics < "$TMP/basestation.out"
+  read -r _ attach dns metrics _ < "$TMP/basestation.out"
   ATTACH_PORT=${attach##*:}
   DNS_PORT=${dns##*:}
   METRICS_PORT=${metrics#metrics=}

@@ -36,7 +36,7 @@ usage_error() {
 }
 
 usage() {
-  sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '5,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 command -v openssl >/dev/null 2>&1 || die "the openssl command is not installed"

@@ -1,0 +1,147 @@
+// client: the Edgelink client CLI.
+//
+//   client [--basestation=HOST:PORT --ca=FILE --cert=FILE --key=FILE] COMMAND ...
+//     whoami                              this client's certificate fingerprint (its identity)
+//     devices                             devices this client may use (all, for an admin)
+//     connect DEVICE                      broker a session; print candidates and timing
+//     pair DEVICE --secret=STICKER        become the owner of a new device
+//     users list DEVICE
+//     users add DEVICE FINGERPRINT [--role=user|guest|owner] [--name=NAME]
+//     users remove DEVICE FINGERPRINT
+//     pairing reopen DEVICE
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "client/sdk/client.h"
+#include "common/tool/flags.h"
+
+ABSL_FLAG(std::string, basestation, "127.0.0.1:7443", "The basestation API's HOST:PORT.");
+ABSL_FLAG(std::string, ca, "", "CA certificate the basestation's certificate must chain to.");
+ABSL_FLAG(std::string, cert, "", "This client's certificate (PEM): its identity.");
+ABSL_FLAG(std::string, key, "", "This client's private key (PEM).");
+ABSL_FLAG(std::string, server_name, "",
+          "Name the basestation's certificate must carry, if not the host in --basestation.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
+ABSL_FLAG(std::string, secret, "", "The device's pairing secret (for pair).");
+ABSL_FLAG(std::string, name, "", "A name for this client or user, shown in access lists.");
+ABSL_FLAG(std::string, role, "user", "Role for users add: owner, user or guest.");
+
+namespace edgelink::client {
+namespace {
+
+constexpr char kUsage[] =
+    "Edgelink client.\n"
+    "  client whoami | devices | connect DEVICE | pair DEVICE --secret=S [--name=N]\n"
+    "  client users list DEVICE | users add DEVICE FINGERPRINT [--role=R] [--name=N]\n"
+    "  client users remove DEVICE FINGERPRINT | pairing reopen DEVICE\n"
+    "Identity: --cert/--key (an X.509 certificate from the vendor's client CA), --ca.";
+
+absl::Status Usage(absl::string_view problem) { return absl::InvalidArgumentError(problem); }
+
+absl::Status Run(const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("no command (try --help)");
+  ClientOptions options;
+  options.basestation = absl::GetFlag(FLAGS_basestation);
+  options.tls.root_ca_pem = absl::GetFlag(FLAGS_ca);
+  options.tls.cert_chain_pem = absl::GetFlag(FLAGS_cert);
+  options.tls.private_key_pem = absl::GetFlag(FLAGS_key);
+  options.server_name = absl::GetFlag(FLAGS_server_name);
+  options.timeout = absl::GetFlag(FLAGS_timeout);
+  if (options.tls.root_ca_pem.empty() || options.tls.cert_chain_pem.empty() ||
+      options.tls.private_key_pem.empty()) {
+    return Usage("--ca, --cert and --key are required");
+  }
+  absl::StatusOr<std::unique_ptr<Client>> created = Client::Create(options);
+  if (!created.ok()) return created.status();
+  Client& client = **created;
+  const std::string& command = args[0];
+  auto need = [&](size_t n, absl::string_view shape) -> absl::Status {
+    if (args.size() != n) return Usage(absl::StrCat("usage: client ", shape));
+    return absl::OkStatus();
+  };
+
+  if (command == "whoami") {
+    std::printf("%s\n", client.fingerprint().c_str());
+    return absl::OkStatus();
+  }
+  if (command == "devices") {
+    absl::StatusOr<std::vector<DeviceInfo>> devices = client.ListDevices();
+    if (!devices.ok()) return devices.status();
+    std::printf("%-24s %-8s %s\n", "DEVICE", "STATE", "PRODUCT");
+    for (const DeviceInfo& d : *devices) {
+      std::printf("%-24s %-8s %s\n", d.device_id.c_str(), d.online ? "online" : "offline",
+                  d.product.c_str());
+    }
+    return absl::OkStatus();
+  }
+  if (command == "connect") {
+    if (absl::Status s = need(2, "connect DEVICE"); !s.ok()) return s;
+    absl::StatusOr<Session> session = client.Connect(args[1]);
+    if (!session.ok()) return session.status();
+    std::printf("connected to %s in %s (session key brokered, %zu bytes)\n", args[1].c_str(),
+                absl::FormatDuration(session->took).c_str(), session->session_key.size());
+    for (const Candidate& c : session->device_candidates) {
+      std::printf("  candidate %-17s %s\n", c.kind.c_str(), c.endpoint.ToString().c_str());
+    }
+    return absl::OkStatus();
+  }
+  if (command == "pair") {
+    if (absl::Status s = need(2, "pair DEVICE --secret=STICKER"); !s.ok()) return s;
+    const std::string secret = absl::GetFlag(FLAGS_secret);
+    if (secret.empty()) return Usage("pair needs --secret (the device's pairing secret)");
+    absl::Status status = client.Pair(
+        args[1],
+        crypto::SecretBytes::CopyFrom(absl::MakeConstSpan(
+            reinterpret_cast<const uint8_t*>(secret.data()), secret.size())),
+        absl::GetFlag(FLAGS_name));
+    if (!status.ok()) return status;
+    std::printf("paired: you own %s\n", args[1].c_str());
+    return absl::OkStatus();
+  }
+  if (command == "users" && args.size() >= 2) {
+    const std::string& sub = args[1];
+    if (sub == "list") {
+      if (absl::Status s = need(3, "users list DEVICE"); !s.ok()) return s;
+      absl::StatusOr<std::vector<User>> users = client.ListUsers(args[2]);
+      if (!users.ok()) return users.status();
+      for (const User& u : *users) {
+        std::printf("%-6s %s %s\n", u.role.c_str(), u.fingerprint.c_str(), u.name.c_str());
+      }
+      return absl::OkStatus();
+    }
+    if (sub == "add") {
+      if (absl::Status s = need(4, "users add DEVICE FINGERPRINT"); !s.ok()) return s;
+      return client.AddUser(args[2], args[3], absl::GetFlag(FLAGS_role), absl::GetFlag(FLAGS_name));
+    }
+    if (sub == "remove") {
+      if (absl::Status s = need(4, "users remove DEVICE FINGERPRINT"); !s.ok()) return s;
+      return client.RemoveUser(args[2], args[3]);
+    }
+  }
+  if (command == "pairing" && args.size() == 3 && args[1] == "reopen") {
+    return client.ReopenPairing(args[2]);
+  }
+  return Usage(absl::StrCat("unknown command \"", command, "\" (try --help)"));
+}
+
+}  // namespace
+}  // namespace edgelink::client
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(edgelink::client::kUsage);
+  std::vector<char*> positional = edgelink::tool::ParseFlags(argc, argv);
+  std::vector<std::string> args(positional.begin() + 1, positional.end());
+  absl::Status status = edgelink::client::Run(args);
+  if (!status.ok()) {
+    std::fprintf(stderr, "client: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
+                 std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}

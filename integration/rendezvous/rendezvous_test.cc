@@ -1,0 +1,359 @@
+// Client rendezvous end to end, in one process but over real sockets: the basestation Server
+// (UDP attach + gRPC API over real mutual TLS), the reference device daemon's core (attach
+// channel, access list, pairing), and client SDKs with certificates from a fresh test CA.
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "basestation/registry/registry.h"
+#include "basestation/server/server.h"
+#include "client/sdk/client.h"
+#include "common/io/event_loop.h"
+#include "common/status/status_matchers.h"
+#include "common/tls/credentials.h"
+#include "common/tls/test_pki.h"
+#include "device/daemon/config.h"
+#include "device/daemon/daemon.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "proto/basestation.grpc.pb.h"
+
+namespace edgelink {
+namespace {
+
+using ::edgelink::testing::IsOk;
+using ::edgelink::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+// An EventLoop running on its own thread, with a way to run code on it and wait.
+class LoopThread {
+ public:
+  LoopThread() : loop_(*io::EventLoop::New()) {}
+  ~LoopThread() { Stop(); }
+  void Start() {
+    thread_ = std::thread([this] { loop_->Run(); });
+  }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    loop_->Stop();
+    thread_.join();
+  }
+  template <typename F>
+  auto Run(F f) {
+    using R = decltype(f());
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<R> result;
+    loop_->Post([&] {
+      R r = f();
+      std::lock_guard<std::mutex> lock(mu);
+      result.emplace(std::move(r));
+      cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return result.has_value(); });
+    return *std::move(result);
+  }
+  io::EventLoop* get() { return loop_.get(); }
+
+ private:
+  std::unique_ptr<io::EventLoop> loop_;
+  std::thread thread_;
+};
+
+bool WaitFor(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(10)) {
+  const absl::Time end = absl::Now() + limit;
+  while (!done()) {
+    if (absl::Now() > end) return false;
+    absl::SleepFor(absl::Milliseconds(10));  // Polling interval, not a wait for an event.
+  }
+  return true;
+}
+
+crypto::SecretBytes Text(absl::string_view text) {
+  return crypto::SecretBytes::CopyFrom(
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+std::string AsString(const crypto::SecretBytes& bytes) {
+  return std::string(bytes.span().begin(), bytes.span().end());
+}
+
+class RendezvousTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pki_ = new tls::testing::TestPki(*tls::testing::TestPki::Create("rendezvous"));
+    for (const char* name : {"alice", "bob", "carol", "admin", "mallory"}) {
+      (*fingerprints_)[name] = *pki_->IssueClient(name);
+    }
+    // Certificates the handshake must refuse.
+    (void)pki_->IssueClient("expired", {"--not-before", "20200101000000Z", "--not-after",
+                                        "20200201000000Z"});
+    (void)pki_->IssueClient("future", {"--not-before", "20990101000000Z", "--not-after",
+                                       "20991231000000Z"});
+    ASSERT_THAT(pki_->Revoke("mallory"), IsOk());
+    other_pki_ = new tls::testing::TestPki(*tls::testing::TestPki::Create("other"));
+    (void)other_pki_->IssueClient("stranger");
+  }
+
+  void SetUp() override {
+    const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/",
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    mkdir(dir.c_str(), 0700);
+    db_ = dir + "/registry.db";
+    {
+      auto registry = *basestation::Registry::Open(db_);
+      for (const char* id : {"cam-1", "cam-2"}) {
+        basestation::ProvisionedDevice device = *registry->Provision(id, "camera");
+        secrets_[id] = std::move(device.secret);
+        pairing_[id] = AsString(device.pairing_secret);
+      }
+    }
+    basestation::ServerOptions options;
+    options.registry_path = db_;
+    options.attach_listen = *net::Endpoint::Parse("127.0.0.1:0");
+    options.api_listen = *net::Endpoint::Parse("127.0.0.1:0");
+    options.zone = "devices.test";
+    options.public_addresses = {*net::Endpoint::Parse("127.0.0.1:0")};
+    options.tls = {pki_->server_cert(), pki_->server_key(), pki_->client_ca(), pki_->crl()};
+    options.admin_fingerprints = {(*fingerprints_)["admin"]};
+    options.broker.requests_per_second = 5;
+    options.broker.request_burst = 20;
+    ASSERT_OK_AND_ASSIGN(server_, basestation::Server::Start(std::move(options), bs_.get()));
+    bs_.Start();
+    api_ = absl::StrCat("127.0.0.1:", server_->api_port());
+
+    StartDevice("cam-1", dir);
+  }
+
+  void TearDown() override {
+    device_loop_.reset();  // Stops the device first: it holds the daemon's sockets.
+    daemon_.reset();
+    bs_.Stop();
+    server_.reset();
+  }
+
+  void StartDevice(const std::string& id, const std::string& dir) {
+    device::DeviceConfig config;
+    config.device_id = id;
+    config.secret = secrets_[id].Clone();
+    config.basestation = server_->attach_endpoint();
+    config.pairing_secret = Text(pairing_[id]);
+    config.access_list_path = dir + "/" + id + ".access";
+    device_loop_ = std::make_unique<LoopThread>();
+    ASSERT_OK_AND_ASSIGN(daemon_, device::DeviceDaemon::Start(dir + "/" + id + ".conf",
+                                                             std::move(config),
+                                                             device_loop_->get()));
+    device_loop_->Start();
+    ASSERT_TRUE(WaitFor([&] {
+      return device_loop_->Run([&] {
+        return daemon_->client() != nullptr &&
+               daemon_->client()->state() == device::AttachClient::State::kAttached;
+      });
+    })) << "device never attached";
+  }
+
+  std::unique_ptr<client::Client> ClientAs(const std::string& name,
+                                           const tls::testing::TestPki& pki = *pki_) {
+    client::ClientOptions options;
+    options.basestation = api_;
+    options.tls = {pki_->server_ca(), pki.client_cert(name), pki.client_key(name)};
+    options.timeout = absl::Seconds(5);
+    absl::StatusOr<std::unique_ptr<client::Client>> c = client::Client::Create(options);
+    EXPECT_THAT(c, IsOk());
+    return *std::move(c);
+  }
+
+  std::string Fingerprint(const std::string& name) { return (*fingerprints_)[name]; }
+
+  // The session key the device holds for `session`, read on the device's loop.
+  std::string DeviceSideKey(const client::Session& session) {
+    wire::SessionId id;
+    std::copy(session.session_id.begin(), session.session_id.end(), id.begin());
+    return device_loop_->Run([&] {
+      const device::AcceptedSession* s = daemon_->handler().FindSession(id);
+      return s == nullptr ? std::string() : AsString(s->session_key);
+    });
+  }
+
+  static tls::testing::TestPki* pki_;
+  static tls::testing::TestPki* other_pki_;
+  static std::map<std::string, std::string>* fingerprints_;
+
+  std::string db_;
+  std::map<std::string, crypto::SecretBytes> secrets_;
+  std::map<std::string, std::string> pairing_;
+  LoopThread bs_;
+  std::unique_ptr<basestation::Server> server_;
+  std::string api_;
+  std::unique_ptr<LoopThread> device_loop_;
+  std::unique_ptr<device::DeviceDaemon> daemon_;
+};
+
+tls::testing::TestPki* RendezvousTest::pki_ = nullptr;
+tls::testing::TestPki* RendezvousTest::other_pki_ = nullptr;
+std::map<std::string, std::string>* RendezvousTest::fingerprints_ =
+    new std::map<std::string, std::string>();
+
+TEST_F(RendezvousTest, PairAddConnectRemoveWithMatchingSessionKeys) {
+  auto alice = ClientAs("alice");
+  auto bob = ClientAs("bob");
+  EXPECT_EQ(alice->fingerprint(), Fingerprint("alice"));
+
+  // Nobody is on a new device's list, so nobody connects.
+  EXPECT_THAT(alice->Connect("cam-1"), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(alice->Pair("cam-1", Text("WRNG-WRNG-WRNG-WRNG"), "alice"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_THAT(alice->Pair("cam-1", Text(pairing_["cam-1"]), "alice"), IsOk());
+  // Pairing closes behind the owner.
+  EXPECT_THAT(bob->Pair("cam-1", Text(pairing_["cam-1"]), "bob"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<client::DeviceInfo> devices, alice->ListDevices());
+  ASSERT_THAT(devices, SizeIs(1));
+  EXPECT_EQ(devices[0].device_id, "cam-1");
+  EXPECT_TRUE(devices[0].online);
+  EXPECT_THAT(*bob->ListDevices(), SizeIs(0));  // Bob sees no device until let in.
+
+  ASSERT_THAT(alice->AddUser("cam-1", bob->fingerprint(), "user", "bob"), IsOk());
+  EXPECT_THAT(bob->AddUser("cam-1", Fingerprint("carol"), "user", "carol"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_OK_AND_ASSIGN(std::vector<client::User> users, alice->ListUsers("cam-1"));
+  EXPECT_THAT(users, SizeIs(2));
+
+  ASSERT_OK_AND_ASSIGN(client::Session session, bob->Connect("cam-1"));
+  EXPECT_EQ(session.session_key.size(), 16u);
+  EXPECT_EQ(DeviceSideKey(session), AsString(session.session_key));
+  EXPECT_FALSE(session.device_candidates.empty());
+  ASSERT_OK_AND_ASSIGN(client::Session second, bob->Connect("cam-1"));
+  EXPECT_NE(AsString(second.session_key), AsString(session.session_key));  // Fresh per connect.
+
+  ASSERT_THAT(alice->RemoveUser("cam-1", bob->fingerprint()), IsOk());
+  EXPECT_EQ(DeviceSideKey(session), "");  // The device ended Bob's sessions.
+  EXPECT_THAT(bob->Connect("cam-1"), StatusIs(absl::StatusCode::kPermissionDenied,
+                                              HasSubstr("refused")));
+  EXPECT_THAT(alice->Connect("cam-1"), IsOk());
+}
+
+TEST_F(RendezvousTest, BadDeviceIdsGetTheirDocumentedStatusWithoutEchoingThem) {
+  auto alice = ClientAs("alice");
+  EXPECT_THAT(alice->Connect("Cam-1"), StatusIs(absl::StatusCode::kInvalidArgument));
+  absl::Status huge = alice->Connect(std::string(10240, 'x')).status();
+  EXPECT_EQ(huge.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(huge.message().size(), 200u);
+  EXPECT_THAT(alice->Connect("cam-404"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(alice->GetDevice("cam-404"), StatusIs(absl::StatusCode::kNotFound));
+  // Provisioned but never attached: offline.
+  EXPECT_THAT(alice->Connect("cam-2"), StatusIs(absl::StatusCode::kUnavailable,
+                                                HasSubstr("offline")));
+}
+
+TEST_F(RendezvousTest, CertificatesTheHandshakeMustRefuse) {
+  for (const char* name : {"expired", "future"}) {
+    auto c = ClientAs(name);
+    EXPECT_THAT(c->ListDevices(), StatusIs(absl::StatusCode::kUnavailable)) << name;
+  }
+  auto stranger = ClientAs("stranger", *other_pki_);
+  EXPECT_THAT(stranger->ListDevices(), StatusIs(absl::StatusCode::kUnavailable));
+  auto mallory = ClientAs("mallory");  // Revoked: the CRL check refuses every call.
+  EXPECT_THAT(mallory->ListDevices(), StatusIs(absl::StatusCode::kPermissionDenied,
+                                               HasSubstr("revoked")));
+
+  // TLS without a client certificate.
+  grpc::SslCredentialsOptions ssl;
+  std::ifstream ca(pki_->server_ca());
+  ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(ca), {});
+  auto channel = grpc::CreateChannel(api_, grpc::SslCredentials(ssl));
+  auto stub = proto::Basestation::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  proto::ListDevicesResponse response;
+  EXPECT_EQ(stub->ListDevices(&context, {}, &response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(RendezvousTest, AdminServiceIsForAdminsOnly) {
+  auto call = [&](const std::string& name) {
+    auto credentials = *tls::ChannelCredentials(
+        {pki_->server_ca(), pki_->client_cert(name), pki_->client_key(name)});
+    auto stub = proto::Admin::NewStub(grpc::CreateChannel(api_, credentials));
+    grpc::ClientContext context;
+    proto::ListDevicesResponse response;
+    grpc::Status status = stub->ListDevices(&context, {}, &response);
+    return std::make_pair(status.error_code(), response.devices_size());
+  };
+  EXPECT_EQ(call("admin"), std::make_pair(grpc::StatusCode::OK, 2));
+  EXPECT_EQ(call("alice").first, grpc::StatusCode::PERMISSION_DENIED);
+  // An admin also sees every device through the client API.
+  EXPECT_THAT(*ClientAs("admin")->ListDevices(), SizeIs(2));
+}
+
+TEST_F(RendezvousTest, ConnectFloodIsThrottledAndDeviceStaysAttached) {
+  auto alice = ClientAs("alice");
+  ASSERT_THAT(alice->Pair("cam-1", Text(pairing_["cam-1"]), "alice"), IsOk());
+  int ok = 0, throttled = 0, other = 0;
+  for (int i = 0; i < 60; ++i) {
+    absl::Status s = alice->Connect("cam-1").status();
+    if (s.ok()) {
+      ++ok;
+    } else if (s.code() == absl::StatusCode::kResourceExhausted) {
+      ++throttled;
+    } else {
+      ++other;
+    }
+  }
+  EXPECT_GE(ok, 19);  // The burst of 20, less the token Pair used.
+  EXPECT_GE(throttled, 1);
+  EXPECT_EQ(other, 0);
+  EXPECT_TRUE(device_loop_->Run([&] {
+    return daemon_->client()->state() == device::AttachClient::State::kAttached;
+  }));
+}
+
+TEST_F(RendezvousTest, SilentDeviceGivesDeadlineExceeded) {
+  auto alice = ClientAs("alice");
+  ASSERT_THAT(alice->Pair("cam-1", Text(pairing_["cam-1"]), "alice"), IsOk());
+  // Freeze the device's loop: still attached as far as the basestation knows, but silent.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  device_loop_->get()->Post([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  });
+  EXPECT_THAT(alice->Connect("cam-1"), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+}
+
+TEST_F(RendezvousTest, RepeatedWrongPairingSecretsLockPairingOut) {
+  auto mallet = ClientAs("carol");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THAT(mallet->Pair("cam-1", Text("WRNG-WRNG-WRNG-WRNG"), "x"),
+                StatusIs(absl::StatusCode::kPermissionDenied));
+  }
+  // Now even the right secret waits out the lockout; nothing changed on the device.
+  EXPECT_THAT(mallet->Pair("cam-1", Text(pairing_["cam-1"]), "x"),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("retry after")));
+  EXPECT_THAT(mallet->Connect("cam-1"), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+}  // namespace
+}  // namespace edgelink
