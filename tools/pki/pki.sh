@@ -450,6 +450,8 @@ cmd_fingerprint() {
 
 main() {
   umask 022
+  # `bazel run //tools/pki -- ...` starts in the runfiles tree; paths are the caller's.
+  if [[ -n ${BUILD_WORKING_DIRECTORY:-} ]]; then cd "$BUILD_WORKING_DIRECTORY"; fi
   (($# >= 1)) || usage_error "missing command"
   local cmd=$1
   shift

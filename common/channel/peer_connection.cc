@@ -1,0 +1,381 @@
+#include "common/channel/peer_connection.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+#include "common/wire/bytes.h"
+
+namespace edgelink::channel {
+namespace {
+
+constexpr size_t kRelayBindSize = 64;
+
+std::vector<uint8_t> ProbePayload(uint32_t probe_id) {
+  wire::ByteWriter out;
+  out.WriteU32(probe_id);
+  return out.Take();
+}
+
+}  // namespace
+
+std::vector<uint8_t> BuildRelayBind(Side side, absl::Span<const uint8_t> ticket) {
+  wire::ByteWriter out(kRelayBindSize);
+  out.WriteU8(kRelayMarker);
+  out.WriteU8(1);  // BIND
+  out.WriteU8(static_cast<uint8_t>(side));
+  out.WriteBytes(ticket);
+  out.PadTo(kRelayBindSize);
+  return out.Take();
+}
+
+absl::string_view PeerConnection::PathName(const Path& path) {
+  if (path.via_relay) return "relay";
+  switch (path.kind) {
+    case wire::Candidate::Kind::kHost:
+      return "local";
+    case wire::Candidate::Kind::kServerReflexive:
+    case wire::Candidate::Kind::kPredicted:
+      return "direct";
+    case wire::Candidate::Kind::kRelay:
+      return "relay";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<PeerConnection>> PeerConnection::New(
+    PeerConnectionOptions options, crypto::RandomSource* random) {
+  if (options.relay.is_set() && options.relay_ticket.size() != kRelayTicketSize) {
+    return absl::InvalidArgumentError("relay ticket must be 40 bytes");
+  }
+  ASSIGN_OR_RETURN(SessionSecrets secrets,
+                   DeriveSessionSecrets(options.session_id, options.session_key));
+  const bool client = options.side == Side::kClient;
+  ASSIGN_OR_RETURN(KeyChain send, KeyChain::New(client ? secrets.client_to_device.Clone()
+                                                        : secrets.device_to_client.Clone()));
+  ASSIGN_OR_RETURN(KeyChain receive, KeyChain::New(client ? secrets.device_to_client.Clone()
+                                                           : secrets.client_to_device.Clone()));
+  ASSIGN_OR_RETURN(std::unique_ptr<crypto::Aead> aead,
+                   crypto::Aead::New(crypto::SecretBytes(crypto::Aead::kKeySize)));
+  return std::unique_ptr<PeerConnection>(
+      new PeerConnection(std::move(options), random, std::move(aead), std::move(secrets),
+                         std::move(send), std::move(receive)));
+}
+
+PeerConnection::PeerConnection(PeerConnectionOptions options, crypto::RandomSource* random,
+                               std::unique_ptr<crypto::Aead> aead, SessionSecrets secrets,
+                               KeyChain send, KeyChain receive)
+    : options_(std::move(options)),
+      random_(random),
+      aead_(std::move(aead)),
+      channel_id_(secrets.channel_id),
+      send_keys_(std::move(send)),
+      receive_keys_(std::move(receive)) {
+  // The session key is not needed again; the chains hold what is.
+  options_.session_key = crypto::SecretBytes();
+}
+
+std::vector<net::Datagram> PeerConnection::TakeOutgoing() { return std::exchange(outgoing_, {}); }
+
+std::vector<PeerConnection::Received> PeerConnection::TakeReceived() {
+  return std::exchange(received_, {});
+}
+
+PeerConnection::Path* PeerConnection::FindPath(const net::Endpoint& remote) {
+  for (Path& path : paths_) {
+    if (path.remote == remote) return &path;
+  }
+  return nullptr;
+}
+
+PeerConnection::Path& PeerConnection::AddPath(wire::Candidate::Kind kind,
+                                              const net::Endpoint& remote, bool via_relay,
+                                              absl::Time now) {
+  Path path;
+  path.kind = kind;
+  path.remote = remote;
+  path.via_relay = via_relay;
+  path.started = now;
+  path.next_probe = now;
+  paths_.push_back(path);
+  return paths_.back();
+}
+
+void PeerConnection::AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now) {
+  if (state_ == State::kClosed || FindPath(candidate.endpoint) != nullptr) return;
+  if (candidate.kind == wire::Candidate::Kind::kRelay) return;  // The relay comes from options.
+  SendProbe(AddPath(candidate.kind, candidate.endpoint, false, now), now);
+}
+
+void PeerConnection::Start(absl::Time now) {
+  started_ = now;
+  last_heard_ = now;
+  for (const wire::Candidate& c : options_.remote_candidates) AddRemoteCandidate(c, now);
+  if (options_.relay.is_set()) {
+    outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
+    next_relay_bind_ = now + absl::Seconds(1);
+    AddPath(wire::Candidate::Kind::kRelay, options_.relay, true, now);
+  }
+}
+
+void PeerConnection::SendOn(const Path& path, PeerPacketType type,
+                            absl::Span<const uint8_t> payload) {
+  if (tx_packet_number_ > 0 && tx_packet_number_ % options_.key_update_interval == 0 &&
+      type == PeerPacketType::kData) {
+    absl::StatusOr<KeyChain> next = send_keys_.Next();
+    if (!next.ok()) abort();  // HKDF on valid inputs cannot fail short of a broken backend.
+    send_keys_ = *std::move(next);
+    ++counters_.key_updates;
+  }
+  const PeerHeader header{type, send_keys_.phase(), channel_id_, tx_packet_number_++};
+  absl::StatusOr<std::vector<uint8_t>> packet =
+      SealPeerPacket(*aead_, send_keys_.keys(), header, payload);
+  if (!packet.ok()) return;  // Oversized payloads were refused by Send already.
+  ++counters_.packets_sent;
+  outgoing_.push_back({path.remote, *std::move(packet)});
+}
+
+void PeerConnection::SendProbe(Path& path, absl::Time now) {
+  uint32_t id = 0;
+  random_->Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&id), sizeof(id)));
+  path.last_probe_id = id;
+  path.last_probe_at = now;
+  ++path.probes_sent;
+  ++counters_.probes_sent;
+  if (path.unanswered_since == absl::InfiniteFuture()) path.unanswered_since = now;
+  SendOn(path, PeerPacketType::kProbe, ProbePayload(id));
+}
+
+int PeerConnection::Rank(const Path& path) {
+  if (path.via_relay) return 0;
+  return path.kind == wire::Candidate::Kind::kHost ? 2 : 1;
+}
+
+const PeerConnection::Path* PeerConnection::active_path() const {
+  return active_ >= 0 ? &paths_[active_] : nullptr;
+}
+
+void PeerConnection::ChooseActivePath(absl::Time now) {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
+    const Path& p = paths_[i];
+    if (p.state != PathState::kUsable) continue;
+    if (best < 0 || Rank(p) > Rank(paths_[best]) ||
+        (Rank(p) == Rank(paths_[best]) && p.rtt < paths_[best].rtt)) {
+      best = i;
+    }
+  }
+  if (best == active_) return;
+  if (active_ >= 0 && best >= 0) ++counters_.path_switches;
+  active_ = best;
+  if (best >= 0) {
+    if (first_usable_ == absl::InfiniteFuture()) first_usable_ = now;
+    state_ = State::kConnected;
+  }
+}
+
+absl::Time PeerConnection::next_timeout() const {
+  if (state_ == State::kClosed) return absl::InfiniteFuture();
+  absl::Time next = std::min(last_heard_ + options_.idle_timeout, next_relay_bind_);
+  for (const Path& p : paths_) {
+    if (p.state != PathState::kFailed) next = std::min(next, p.next_probe);
+  }
+  return next;
+}
+
+void PeerConnection::OnTimeout(absl::Time now) {
+  if (state_ == State::kClosed) return;
+  if (now - last_heard_ >= options_.idle_timeout) {
+    state_ = State::kClosed;
+    active_ = -1;
+    return;
+  }
+  if (now >= next_relay_bind_) {
+    // Keep the relay binding fresh (its idle timeout is longer than this).
+    outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
+    next_relay_bind_ = now + (relay_bound_ ? absl::Seconds(20) : absl::Seconds(1));
+  }
+  const bool busy = now - last_sent_data_ < options_.keepalive_interval;
+  bool changed = false;
+  for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
+    Path& p = paths_[i];
+    if (p.state == PathState::kFailed || now < p.next_probe) continue;
+    if (p.state == PathState::kProbing && now - p.started >= options_.probe_timeout) {
+      p.state = PathState::kFailed;
+      continue;
+    }
+    if (p.state == PathState::kUsable && p.unanswered_since != absl::InfiniteFuture() &&
+        now - p.unanswered_since >=
+            (i == active_ && busy ? options_.path_failure_timeout
+                                  : 3 * options_.keepalive_interval)) {
+      p.state = PathState::kFailed;
+      changed = true;
+      continue;
+    }
+    if (p.via_relay && !relay_bound_ && p.state == PathState::kProbing) {
+      p.next_probe = now + options_.probe_interval;  // Nothing to probe through yet.
+      continue;
+    }
+    SendProbe(p, now);
+    if (p.state == PathState::kProbing) {
+      p.next_probe = now + options_.probe_interval;
+    } else {
+      p.next_probe = now + (i == active_ && busy ? options_.active_probe_interval
+                                                 : options_.keepalive_interval);
+    }
+  }
+  if (changed) ChooseActivePath(now);
+}
+
+absl::Status PeerConnection::Send(DataKind kind, absl::Span<const uint8_t> bytes,
+                                  absl::Time now) {
+  if (state_ == State::kClosed) return absl::FailedPreconditionError("connection closed");
+  if (active_ < 0) return absl::FailedPreconditionError("no usable path yet");
+  if (bytes.size() + 1 > kMaxPeerPayload) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("datagram of ", bytes.size(), " bytes exceeds ", kMaxPeerPayload - 1));
+  }
+  std::vector<uint8_t> payload;
+  payload.reserve(bytes.size() + 1);
+  payload.push_back(static_cast<uint8_t>(kind));
+  payload.insert(payload.end(), bytes.begin(), bytes.end());
+  Path& path = paths_[active_];
+  if (now - last_sent_data_ >= options_.keepalive_interval &&
+      path.next_probe > now + options_.active_probe_interval) {
+    // Traffic resumes after a quiet spell: check the path soon rather than in a keep-alive.
+    path.next_probe = now + options_.active_probe_interval;
+  }
+  last_sent_data_ = now;
+  SendOn(path, PeerPacketType::kData, payload);
+  return absl::OkStatus();
+}
+
+void PeerConnection::Close(absl::Time now) {
+  if (state_ == State::kClosed) return;
+  if (active_ >= 0) SendOn(paths_[active_], PeerPacketType::kClose, std::vector<uint8_t>{0});
+  state_ = State::kClosed;
+  active_ = -1;
+}
+
+bool PeerConnection::OpenAndAdvance(const PeerHeader& header, absl::Span<const uint8_t> packet,
+                                    std::vector<uint8_t>* payload) {
+  if (header.key_phase == receive_keys_.phase()) {
+    absl::StatusOr<std::vector<uint8_t>> opened =
+        OpenPeerPacket(*aead_, receive_keys_.keys(), header, packet);
+    if (!opened.ok()) return false;
+    *payload = *std::move(opened);
+    return true;
+  }
+  // The other phase: the peer moved to the next keys.
+  if (!next_receive_keys_.has_value()) {
+    absl::StatusOr<KeyChain> next = receive_keys_.Next();
+    if (!next.ok()) return false;
+    next_receive_keys_ = *std::move(next);
+  }
+  absl::StatusOr<std::vector<uint8_t>> opened =
+      OpenPeerPacket(*aead_, next_receive_keys_->keys(), header, packet);
+  if (!opened.ok()) return false;
+  receive_keys_ = *std::move(next_receive_keys_);
+  next_receive_keys_.reset();
+  *payload = *std::move(opened);
+  return true;
+}
+
+void PeerConnection::HandleRelay(const net::Endpoint& from, absl::Span<const uint8_t> packet,
+                                 absl::Time now) {
+  // RELAY_BOUND: marker, 2, session id[16], state (1 waiting, 2 both bound). Unauthenticated: it
+  // only says when probing through the relay is worth it; probes decide if the path works.
+  if (!options_.relay.is_set() || from != options_.relay || packet.size() != 19 ||
+      packet[1] != 2 ||
+      !std::equal(options_.session_id.begin(), options_.session_id.end(), packet.begin() + 2)) {
+    ++counters_.dropped_malformed;
+    return;
+  }
+  if (packet[18] == 2 && !relay_bound_) {
+    relay_bound_ = true;
+    if (Path* path = FindPath(options_.relay); path != nullptr && path->via_relay) {
+      path->next_probe = now;
+    }
+  }
+}
+
+void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet,
+                              absl::Time now) {
+  if (state_ == State::kClosed) return;
+  ++counters_.packets_received;
+  if (!packet.empty() && packet[0] == kRelayMarker) return HandleRelay(from, packet, now);
+  absl::StatusOr<PeerHeader> header = ParsePeerHeader(packet);
+  if (!header.ok() || header->channel_id != channel_id_ || packet.size() > kMaxPeerPacket) {
+    ++counters_.dropped_malformed;
+    return;
+  }
+  if (!replay_.CanAccept(header->packet_number)) {
+    ++counters_.dropped_replay;
+    return;
+  }
+  std::vector<uint8_t> payload;
+  if (!OpenAndAdvance(*header, packet, &payload)) {
+    ++counters_.dropped_unauthenticated;
+    return;
+  }
+  replay_.Accept(header->packet_number);
+  last_heard_ = now;
+
+  // An authenticated packet from an address we do not know is the peer behind a NAT mapping we
+  // could not predict (or one that changed): a new path to validate.
+  Path* path = FindPath(from);
+  if (path == nullptr) {
+    path = &AddPath(wire::Candidate::Kind::kServerReflexive, from, false, now);
+  }
+  switch (header->type) {
+    case PeerPacketType::kProbe: {
+      wire::ByteReader in(payload);
+      uint32_t id = 0;
+      if (!in.ReadU32(&id) || !in.done()) {
+        ++counters_.dropped_malformed;
+        return;
+      }
+      wire::ByteWriter ack;
+      ack.WriteU32(id);
+      wire::WriteEndpoint(from, ack);
+      SendOn(*path, PeerPacketType::kProbeAck, ack.bytes());
+      if (path->state == PathState::kProbing && path->probes_sent == 0) SendProbe(*path, now);
+      return;
+    }
+    case PeerPacketType::kProbeAck: {
+      wire::ByteReader in(payload);
+      uint32_t id = 0;
+      net::Endpoint observed;
+      if (!in.ReadU32(&id) || !wire::ReadEndpoint(in, &observed) || !in.done()) {
+        ++counters_.dropped_malformed;
+        return;
+      }
+      if (id == path->last_probe_id) path->rtt = now - path->last_probe_at;
+      path->unanswered_since = absl::InfiniteFuture();
+      if (path->state != PathState::kUsable) {
+        path->state = PathState::kUsable;
+        path->usable_at = now;
+        path->next_probe = now + options_.keepalive_interval;
+        ChooseActivePath(now);
+      }
+      return;
+    }
+    case PeerPacketType::kData: {
+      if (payload.empty() || payload[0] < static_cast<uint8_t>(DataKind::kRpc) ||
+          payload[0] > static_cast<uint8_t>(DataKind::kPong)) {
+        ++counters_.dropped_malformed;
+        return;
+      }
+      received_.push_back({static_cast<DataKind>(payload[0]),
+                           std::vector<uint8_t>(payload.begin() + 1, payload.end())});
+      return;
+    }
+    case PeerPacketType::kClose:
+      state_ = State::kClosed;
+      active_ = -1;
+      return;
+  }
+}
+
+}  // namespace edgelink::channel

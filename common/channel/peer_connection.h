@@ -1,0 +1,176 @@
+// PeerConnection: one client <-> device session after the basestation brokered it, sans-I/O.
+//
+// Both ends start at once: each sends authenticated probes to every candidate address of the
+// other (host, server-reflexive, predicted) and binds to the basestation relay, so data can flow
+// on whichever path answers first. A path is usable once a probe through it is answered; the
+// connection sends on the best usable path (local > direct > relay, then lowest round-trip time)
+// and moves as soon as a better one proves itself, or away from one that stops answering.
+// Every packet is AES-128-GCM sealed with keys derived from the session key, numbered, checked
+// against a replay window, and the keys are updated before nonces could run out. The relay sees
+// only ciphertext. Docs: docs/PROTOCOL.md, "Peer channel".
+#ifndef EDGELINK_COMMON_CHANNEL_PEER_CONNECTION_H_
+#define EDGELINK_COMMON_CHANNEL_PEER_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/channel/channel_crypto.h"
+#include "common/crypto/aead.h"
+#include "common/crypto/random.h"
+#include "common/net/datagram.h"
+#include "common/net/endpoint.h"
+#include "common/wire/packet.h"
+#include "common/wire/replay_window.h"
+
+namespace edgelink::channel {
+
+// The relay's control packets, as a peer builds and reads them.
+inline constexpr uint8_t kRelayMarker = 0x03;
+inline constexpr size_t kRelayTicketSize = 40;
+std::vector<uint8_t> BuildRelayBind(Side side, absl::Span<const uint8_t> ticket);
+
+struct PeerConnectionOptions {
+  Side side = Side::kClient;
+  wire::SessionId session_id{};
+  crypto::SecretBytes session_key;
+  std::vector<wire::Candidate> remote_candidates;
+  net::Endpoint relay;                // Unset: no relay path.
+  std::vector<uint8_t> relay_ticket;  // kRelayTicketSize bytes when `relay` is set.
+
+  // Probes on a path not yet answered go out this often, for at most probe_timeout.
+  absl::Duration probe_interval = absl::Milliseconds(200);
+  absl::Duration probe_timeout = absl::Seconds(8);
+  // Usable paths are probed this often to keep NAT mappings open and measure RTT; the active one
+  // more often while data flows, and it is dropped after path_failure_timeout without answer.
+  absl::Duration keepalive_interval = absl::Seconds(10);
+  absl::Duration active_probe_interval = absl::Milliseconds(250);
+  absl::Duration path_failure_timeout = absl::Milliseconds(1500);
+  // With no authenticated packet at all for this long, the connection is over.
+  absl::Duration idle_timeout = absl::Seconds(45);
+  // Packets sealed under one key before both directions' keys are updated (far below the
+  // 2^32 AES-GCM invocation bound).
+  uint64_t key_update_interval = uint64_t{1} << 28;
+};
+
+struct PeerConnectionCounters {
+  uint64_t packets_sent = 0;
+  uint64_t packets_received = 0;
+  uint64_t probes_sent = 0;
+  uint64_t dropped_malformed = 0;
+  uint64_t dropped_unauthenticated = 0;
+  uint64_t dropped_replay = 0;
+  uint64_t path_switches = 0;
+  uint64_t key_updates = 0;
+};
+
+// Not thread-safe: owned by one event loop.
+class PeerConnection {
+ public:
+  enum class State { kConnecting, kConnected, kClosed };
+  enum class PathState { kProbing, kUsable, kFailed };
+
+  struct Path {
+    wire::Candidate::Kind kind = wire::Candidate::Kind::kHost;
+    net::Endpoint remote;
+    bool via_relay = false;
+    PathState state = PathState::kProbing;
+    absl::Duration rtt = absl::InfiniteDuration();
+    absl::Time started;
+    absl::Time usable_at = absl::InfiniteFuture();
+    absl::Time next_probe;
+    absl::Time unanswered_since = absl::InfiniteFuture();
+    uint32_t probes_sent = 0;
+    // The last probe sent and when, to measure RTT from its answer.
+    uint32_t last_probe_id = 0;
+    absl::Time last_probe_at;
+  };
+
+  struct Received {
+    DataKind kind;
+    std::vector<uint8_t> bytes;
+  };
+
+  // New derives the session's keys; kInvalidArgument for a bad session key or ticket.
+  static absl::StatusOr<std::unique_ptr<PeerConnection>> New(PeerConnectionOptions options,
+                                                             crypto::RandomSource* random);
+
+  // Start sends the first probes and the relay bind.
+  void Start(absl::Time now);
+  // OnPacket takes a datagram from `from`: a peer packet of this channel (PeekChannelId) or a
+  // relay reply. Anything else is counted and dropped.
+  void OnPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
+  void OnTimeout(absl::Time now);
+  absl::Time next_timeout() const;
+  std::vector<net::Datagram> TakeOutgoing();
+
+  // Send seals `bytes` as one datagram on the active path. kFailedPrecondition before a path is
+  // usable or after close; kInvalidArgument if too large (kMaxPeerPayload - 1).
+  absl::Status Send(DataKind kind, absl::Span<const uint8_t> bytes, absl::Time now);
+  std::vector<Received> TakeReceived();
+  // Close tells the peer (on the active path) and stops.
+  void Close(absl::Time now);
+
+  // A candidate the connection learned later (e.g. a relayed path to try once more).
+  void AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now);
+
+  State state() const { return state_; }
+  uint64_t channel_id() const { return channel_id_; }
+  Side side() const { return options_.side; }
+  const Path* active_path() const;
+  const std::vector<Path>& paths() const { return paths_; }
+  // From Start to the first usable path / to the path in use now.
+  absl::Duration time_to_first_path() const { return first_usable_ - started_; }
+  const PeerConnectionCounters& counters() const { return counters_; }
+
+  static absl::string_view PathName(const Path& path);
+
+ private:
+  PeerConnection(PeerConnectionOptions options, crypto::RandomSource* random,
+                 std::unique_ptr<crypto::Aead> aead, SessionSecrets secrets, KeyChain send,
+                 KeyChain receive);
+
+  Path* FindPath(const net::Endpoint& remote);
+  Path& AddPath(wire::Candidate::Kind kind, const net::Endpoint& remote, bool via_relay,
+                absl::Time now);
+  void SendProbe(Path& path, absl::Time now);
+  void SendOn(const Path& path, PeerPacketType type, absl::Span<const uint8_t> payload);
+  void ChooseActivePath(absl::Time now);
+  void HandleRelay(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
+  bool OpenAndAdvance(const PeerHeader& header, absl::Span<const uint8_t> packet,
+                      std::vector<uint8_t>* payload);
+  static int Rank(const Path& path);
+
+  PeerConnectionOptions options_;
+  crypto::RandomSource* random_;
+  std::unique_ptr<crypto::Aead> aead_;
+  uint64_t channel_id_;
+  KeyChain send_keys_;
+  KeyChain receive_keys_;
+  std::optional<KeyChain> next_receive_keys_;
+  uint64_t tx_packet_number_ = 0;
+  wire::ReplayWindow replay_;
+
+  State state_ = State::kConnecting;
+  std::vector<Path> paths_;
+  int active_ = -1;  // Index into paths_.
+  absl::Time started_ = absl::InfinitePast();
+  absl::Time first_usable_ = absl::InfiniteFuture();
+  absl::Time last_heard_ = absl::InfinitePast();
+  absl::Time last_sent_data_ = absl::InfinitePast();
+  absl::Time next_relay_bind_ = absl::InfiniteFuture();
+  bool relay_bound_ = false;
+
+  std::vector<net::Datagram> outgoing_;
+  std::vector<Received> received_;
+  PeerConnectionCounters counters_;
+};
+
+}  // namespace edgelink::channel
+
+#endif  // EDGELINK_COMMON_CHANNEL_PEER_CONNECTION_H_
