@@ -204,7 +204,6 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::New(RelayOptions optio
 RelayServer::RelayServer(RelayOptions options, crypto::HmacSha256 mac)
     : options_(std::move(options)),
       idle_ns_(absl::ToInt64Nanoseconds(options_.idle_timeout)),
-      tokens_per_ns_(options_.session_bytes_per_second / kNanosPerSecond),
       mac_(std::move(mac)),
       by_id_(0, IdHash{this}, IdEq{this}),
       by_address_(0, AddressHash{this}, AddressEq{this}) {}
@@ -357,9 +356,11 @@ void RelayServer::EndSession(uint32_t slot) {
 void RelayServer::Touch(Session& session, int64_t now_ns) {
   // A clock that stepped back neither refunds nor moves the deadline earlier.
   if (now_ns <= session.last_ns) return;
+  // Multiplied before dividing, so whole numbers of bytes come out exact and do not drift.
   session.tokens = std::min(options_.session_burst_bytes,
                             session.tokens + static_cast<double>(now_ns - session.last_ns) *
-                                                 tokens_per_ns_);
+                                                 options_.session_bytes_per_second /
+                                                 kNanosPerSecond);
   session.last_ns = now_ns;
 }
 

@@ -284,7 +284,6 @@ class RelayServer {
 
   const RelayOptions options_;
   const int64_t idle_ns_;
-  const double tokens_per_ns_;
   crypto::HmacSha256 mac_;  // Keyed with the relay key; checks BIND tickets without allocating.
 
   std::vector<Session> sessions_;

@@ -4,6 +4,8 @@
 //     whoami                              this client's certificate fingerprint (its identity)
 //     devices                             devices this client may use (all, for an admin)
 //     connect DEVICE                      broker a session; print candidates and timing
+//     rpc DEVICE METHOD [PAYLOAD]         call a method on the device over the peer channel
+//     diagnose DEVICE                     connect, then report every path tried and which won
 //     pair DEVICE --secret=STICKER        become the owner of a new device
 //     users list DEVICE
 //     users add DEVICE FINGERPRINT [--role=user|guest|owner] [--name=NAME]
@@ -19,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "client/sdk/client.h"
+#include "client/sdk/peer_session.h"
 #include "common/tool/flags.h"
 
 ABSL_FLAG(std::string, basestation, "127.0.0.1:7443", "The basestation API's HOST:PORT.");
@@ -38,6 +41,7 @@ namespace {
 constexpr char kUsage[] =
     "Edgelink client.\n"
     "  client whoami | devices | connect DEVICE | pair DEVICE --secret=S [--name=N]\n"
+    "  client rpc DEVICE METHOD [PAYLOAD] | diagnose DEVICE\n"
     "  client users list DEVICE | users add DEVICE FINGERPRINT [--role=R] [--name=N]\n"
     "  client users remove DEVICE FINGERPRINT | pairing reopen DEVICE\n"
     "Identity: --cert/--key (an X.509 certificate from the vendor's client CA), --ca.";
@@ -89,6 +93,51 @@ absl::Status Run(const std::vector<std::string>& args) {
     for (const Candidate& c : session->device_candidates) {
       std::printf("  candidate %-17s %s\n", c.kind.c_str(), c.endpoint.ToString().c_str());
     }
+    return absl::OkStatus();
+  }
+  if (command == "rpc") {
+    if (args.size() != 3 && args.size() != 4) return Usage("usage: client rpc DEVICE METHOD [PAYLOAD]");
+    absl::StatusOr<std::unique_ptr<PeerSession>> peer = PeerSession::Open(client, args[1]);
+    if (!peer.ok()) return peer.status();
+    const std::string payload = args.size() == 4 ? args[3] : "";
+    absl::StatusOr<std::vector<uint8_t>> reply = (*peer)->Call(
+        args[2], absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload.data()),
+                                     payload.size()));
+    if (!reply.ok()) return reply.status();
+    std::fwrite(reply->data(), 1, reply->size(), stdout);
+    if (reply->empty() || reply->back() != '\n') std::printf("\n");
+    return absl::OkStatus();
+  }
+  if (command == "diagnose") {
+    if (absl::Status s = need(2, "diagnose DEVICE"); !s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<PeerSession>> peer = PeerSession::Open(client, args[1]);
+    if (!peer.ok()) return peer.status();
+    // Let the slower paths finish racing before reporting.
+    (*peer)->RunFor(absl::Seconds(2));
+    const Session& s = (*peer)->session();
+    std::printf("device %s: session brokered in %s\n", args[1].c_str(),
+                absl::FormatDuration(s.took).c_str());
+    std::printf("  our socket        %s\n", (*peer)->local_endpoint().ToString().c_str());
+    for (const Candidate& c : s.device_candidates) {
+      std::printf("  device candidate  %-17s %s\n", c.kind.c_str(), c.endpoint.ToString().c_str());
+    }
+    if (s.relay.is_set()) std::printf("  relay             %s\n", s.relay.ToString().c_str());
+    const channel::PeerConnection& c = (*peer)->connection();
+    for (const channel::PeerConnection::Path& p : c.paths()) {
+      const char* state = p.state == channel::PeerConnection::PathState::kUsable ? "works"
+                          : p.state == channel::PeerConnection::PathState::kFailed ? "failed"
+                                                                                   : "probing";
+      std::printf("  path %-7s %-22s %-8s rtt %s\n",
+                  std::string(channel::PeerConnection::PathName(p)).c_str(),
+                  p.remote.ToString().c_str(), state,
+                  p.rtt == absl::InfiniteDuration() ? "-" : absl::FormatDuration(p.rtt).c_str());
+    }
+    const channel::PeerConnection::Path* active = c.active_path();
+    std::printf("chosen path: %s %s; first path after %s; setup %s\n",
+                active ? std::string(channel::PeerConnection::PathName(*active)).c_str() : "none",
+                active ? active->remote.ToString().c_str() : "",
+                absl::FormatDuration(c.time_to_first_path()).c_str(),
+                absl::FormatDuration((*peer)->setup_time()).c_str());
     return absl::OkStatus();
   }
   if (command == "pair") {

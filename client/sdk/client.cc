@@ -109,6 +109,11 @@ absl::StatusOr<Session> Client::Connect(absl::string_view device_id,
   session.session_key = crypto::SecretBytes::CopyFrom(absl::MakeConstSpan(
       reinterpret_cast<const uint8_t*>(response.session_key().data()),
       response.session_key().size()));
+  if (absl::StatusOr<net::Endpoint> relay = net::Endpoint::Parse(response.relay().address());
+      relay.ok() && !response.relay_ticket().empty()) {
+    session.relay = *relay;
+    session.relay_ticket.assign(response.relay_ticket().begin(), response.relay_ticket().end());
+  }
   for (const proto::Candidate& c : response.device_candidates()) {
     absl::StatusOr<net::Endpoint> endpoint = net::Endpoint::Parse(c.address());
     if (!endpoint.ok()) continue;

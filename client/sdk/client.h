@@ -44,6 +44,8 @@ struct Session {
   std::string session_id;  // 16 bytes.
   crypto::SecretBytes session_key;
   std::vector<Candidate> device_candidates;
+  net::Endpoint relay;                // Unset: the basestation offers no relay.
+  std::vector<uint8_t> relay_ticket;
   absl::Duration took;  // Call to answer.
 };
 

@@ -1,14 +1,11 @@
 #include "device/daemon/daemon.h"
 
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
-
-#include <cstring>
 #include <utility>
 #include <vector>
 
-#include "common/io/sockaddr.h"
+#include "absl/strings/str_cat.h"
+#include "common/io/interfaces.h"
+#include "common/wire/device_methods.h"
 #include "common/status/status_macros.h"
 #include "device/dns/resolver.h"
 #include "glog/logging.h"
@@ -34,13 +31,17 @@ DeviceDaemon::DeviceDaemon(std::string config_path, DeviceConfig config, io::Eve
       config_(std::move(config)),
       loop_(loop),
       access_(std::move(access)),
-      handler_(std::make_unique<AccessRequestHandler>(access_.get(),
-                                                      [this] { return LocalCandidates(); })),
+      handler_(std::make_unique<AccessRequestHandler>(
+          access_.get(), [this] { return LocalCandidates(); },
+          [this](const wire::ConnectRequest& request) { OpenPeer(request); },
+          [this](const wire::SessionId& id) { EndPeer(id); })),
       client_timer_(loop, [this] {
         client_->OnTimeout(loop_->Now());
         Drive();
       }),
-      resolve_timer_(loop, [this] { Resolve(); }) {}
+      resolve_timer_(loop, [this] { Resolve(); }),
+      peer_timer_(loop, [this] { DrivePeers(); }),
+      started_(loop->Now()) {}
 
 DeviceDaemon::~DeviceDaemon() {
   if (socket_) loop_->Unwatch(socket_->fd());
@@ -52,6 +53,8 @@ void DeviceDaemon::Apply() {
     resolve_timer_.Cancel();
     client_timer_.Cancel();
     if (client_) client_->Stop();
+    peers_.clear();
+    peer_timer_.Cancel();
     LOG(INFO) << "state=off remote access is off: sending nothing";
     return;
   }
@@ -117,29 +120,114 @@ absl::Status DeviceDaemon::Connect(const net::Endpoint& basestation) {
 std::vector<wire::Candidate> DeviceDaemon::LocalCandidates() const {
   std::vector<wire::Candidate> candidates;
   if (!socket_) return candidates;
-  const uint16_t port = socket_->local_endpoint().port();
-  const net::Endpoint::Family family = socket_->local_endpoint().family();
-  ifaddrs* interfaces = nullptr;
-  if (getifaddrs(&interfaces) != 0) return candidates;
-  for (ifaddrs* i = interfaces; i != nullptr && candidates.size() < wire::kMaxCandidates;
-       i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP)) continue;
-    sockaddr_storage storage{};
-    const socklen_t size = i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                               : sizeof(sockaddr_in);
-    if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) continue;
-    std::memcpy(&storage, i->ifa_addr, size);
-    absl::StatusOr<net::Endpoint> address = io::FromSockaddr(storage, size);
-    if (!address.ok() || address->family() != family) continue;
-    // Link-local IPv6 needs a scope id that an Endpoint cannot carry.
-    if (family == net::Endpoint::Family::kIpv6 && address->ip()[0] == 0xfe &&
-        (address->ip()[1] & 0xc0) == 0x80) {
+  const net::Endpoint& local = socket_->local_endpoint();
+  for (const net::Endpoint& address : io::LocalAddresses(local.family(), local.port())) {
+    if (candidates.size() == wire::kMaxCandidates) break;
+    candidates.push_back({wire::Candidate::Kind::kHost, address});
+  }
+  return candidates;
+}
+
+void DeviceDaemon::OpenPeer(const wire::ConnectRequest& request) {
+  channel::PeerConnectionOptions options;
+  options.side = channel::Side::kDevice;
+  options.session_id = request.session_id;
+  options.session_key = crypto::SecretBytes::CopyFrom(request.session_key.span());
+  options.remote_candidates = request.client_candidates;
+  options.relay = request.relay;
+  options.relay_ticket = request.relay_ticket;
+  absl::StatusOr<std::unique_ptr<channel::PeerConnection>> connection =
+      channel::PeerConnection::New(std::move(options), &random_);
+  if (!connection.ok()) {
+    LOG(WARNING) << "cannot open the peer channel: " << connection.status();
+    return;
+  }
+  auto session = std::make_unique<PeerSession>();
+  session->session_id = request.session_id;
+  session->client_fingerprint = wire::FingerprintHex(request.client_fingerprint);
+  session->connection = *std::move(connection);
+  ServeRpc(*session);
+  session->connection->Start(loop_->Now());
+  const uint64_t channel_id = session->connection->channel_id();
+  peers_[channel_id] = std::move(session);
+  // Sent after the CONNECT_RESPONSE the caller is about to queue: both go out in this turn.
+  loop_->Post([this] { DrivePeers(); });
+}
+
+void DeviceDaemon::EndPeer(const wire::SessionId& session_id) {
+  for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+    if (it->second->session_id != session_id) continue;
+    channel::PeerConnection& connection = *it->second->connection;
+    connection.Close(loop_->Now());
+    for (const net::Datagram& d : connection.TakeOutgoing()) {
+      if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
+    }
+    peers_.erase(it);
+    return;
+  }
+}
+
+void DeviceDaemon::ServeRpc(PeerSession& session) {
+  const std::string caller = session.client_fingerprint;
+  session.rpc.Handle("echo", [](absl::Span<const uint8_t> payload) -> rpc::Reply {
+    return std::vector<uint8_t>(payload.begin(), payload.end());
+  });
+  session.rpc.Handle("status", [this](absl::Span<const uint8_t>) -> rpc::Reply {
+    const std::string text = absl::StrCat(
+        "device_id=", config_.device_id,
+        " state=", client_ ? AttachClient::StateName(client_->state()) : "stopped",
+        " public_address=", client_ ? client_->reflexive().ToString() : "none",
+        " sessions=", peers_.size(),
+        " uptime_s=", absl::ToInt64Seconds(loop_->Now() - started_));
+    return std::vector<uint8_t>(text.begin(), text.end());
+  });
+  session.rpc.Handle("users.list", [this, caller](absl::Span<const uint8_t>) -> rpc::Reply {
+    absl::StatusOr<std::vector<AccessList::Entry>> entries = access_->List(caller);
+    if (!entries.ok()) return entries.status();
+    std::string text;
+    for (const AccessList::Entry& e : *entries) {
+      absl::StrAppend(&text, RoleName(e.role), " ", e.fingerprint, " ", e.name, "\n");
+    }
+    return std::vector<uint8_t>(text.begin(), text.end());
+  });
+}
+
+void DeviceDaemon::OnPeerPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet,
+                                absl::Time now) {
+  if (packet[0] == channel::kRelayMarker) {
+    // Relay replies name their session inside; each connection checks.
+    for (auto& [id, peer] : peers_) peer->connection->OnPacket(from, packet, now);
+    return;
+  }
+  auto it = peers_.find(channel::PeekChannelId(packet));
+  if (it != peers_.end()) it->second->connection->OnPacket(from, packet, now);
+}
+
+void DeviceDaemon::DrivePeers() {
+  const absl::Time now = loop_->Now();
+  absl::Time next = absl::InfiniteFuture();
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    PeerSession& peer = *it->second;
+    channel::PeerConnection& connection = *peer.connection;
+    if (connection.next_timeout() <= now) connection.OnTimeout(now);
+    if (peer.rpc.next_timeout() <= now) peer.rpc.OnTimeout(now);
+    for (channel::PeerConnection::Received& r : connection.TakeReceived()) {
+      if (r.kind == channel::DataKind::kRpc) peer.rpc.OnDatagram(r.bytes, now);
+    }
+    for (const std::vector<uint8_t>& d : peer.rpc.TakeOutgoing()) {
+      (void)connection.Send(channel::DataKind::kRpc, d, now);
+    }
+    for (const net::Datagram& d : connection.TakeOutgoing()) {
+      if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
+    }
+    if (connection.state() == channel::PeerConnection::State::kClosed) {
+      peers_.erase(it++);
       continue;
     }
-    candidates.push_back({wire::Candidate::Kind::kHost, address->WithPort(port)});
+    next = std::min({next, connection.next_timeout(), peer.rpc.next_timeout()});
+    ++it;
   }
-  freeifaddrs(interfaces);
-  return candidates;
+  peer_timer_.Schedule(next);
 }
 
 void DeviceDaemon::OnReadable() {
@@ -148,10 +236,17 @@ void DeviceDaemon::OnReadable() {
     if (!n.ok() || *n == 0) break;
     const absl::Time now = loop_->Now();
     for (const io::ReceivedDatagram& d : receive_buffer_.datagrams()) {
-      if (client_) client_->OnPacket(d.source, d.bytes, now);
+      if (d.bytes.empty()) continue;
+      // One socket, three protocols, told apart by the first byte (docs/PROTOCOL.md).
+      if (d.bytes[0] == wire::kProtocolVersion) {
+        if (client_) client_->OnPacket(d.source, d.bytes, now);
+      } else {
+        OnPeerPacket(d.source, d.bytes, now);
+      }
     }
   }
   if (client_) Drive();
+  DrivePeers();
 }
 
 void DeviceDaemon::Drive() {

@@ -10,7 +10,10 @@
 #include "absl/status/statusor.h"
 #include "common/crypto/random.h"
 #include "common/io/event_loop.h"
+#include "absl/container/flat_hash_map.h"
+#include "common/channel/peer_connection.h"
 #include "common/io/udp_socket.h"
+#include "common/rpc/rpc.h"
 #include "device/core/attach_client.h"
 #include "device/access/access_list.h"
 #include "device/daemon/config.h"
@@ -34,6 +37,7 @@ class DeviceDaemon {
   // For tests that run the daemon in-process, on the loop's thread.
   const AccessRequestHandler& handler() const { return *handler_; }
   const AttachClient* client() const { return client_.get(); }
+  size_t peer_count() const { return peers_.size(); }
 
  private:
   DeviceDaemon(std::string config_path, DeviceConfig config, io::EventLoop* loop,
@@ -41,6 +45,19 @@ class DeviceDaemon {
 
   // Where clients can reach the device: its interface addresses, with its UDP port.
   std::vector<wire::Candidate> LocalCandidates() const;
+
+  // A client's session over the peer channel, with the RPC methods the device serves on it.
+  struct PeerSession {
+    wire::SessionId session_id{};
+    std::string client_fingerprint;
+    std::unique_ptr<channel::PeerConnection> connection;
+    rpc::RpcEndpoint rpc;
+  };
+  void OpenPeer(const wire::ConnectRequest& request);
+  void EndPeer(const wire::SessionId& session_id);
+  void ServeRpc(PeerSession& session);
+  void OnPeerPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
+  void DrivePeers();
 
   // Acts on config_.remote_access: attaches, or stops everything at once.
   void Apply();
@@ -59,6 +76,9 @@ class DeviceDaemon {
   std::unique_ptr<AttachClient> client_;
   io::ReceiveBuffer receive_buffer_{16};
   io::Timer client_timer_;
+  io::Timer peer_timer_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<PeerSession>> peers_;  // By channel id.
+  absl::Time started_;
   io::Timer resolve_timer_;
   absl::Duration resolve_backoff_ = absl::Seconds(1);
   uint64_t dns_lookups_ = 0;

@@ -47,8 +47,13 @@ std::string SessionKey(const wire::SessionId& id) { return std::string(id.begin(
 }  // namespace
 
 AccessRequestHandler::AccessRequestHandler(
-    AccessList* access, std::function<std::vector<wire::Candidate>()> local_candidates)
-    : access_(access), local_candidates_(std::move(local_candidates)) {
+    AccessList* access, std::function<std::vector<wire::Candidate>()> local_candidates,
+    std::function<void(const wire::ConnectRequest&)> on_accepted,
+    std::function<void(const wire::SessionId&)> on_ended)
+    : access_(access),
+      local_candidates_(std::move(local_candidates)),
+      on_accepted_(std::move(on_accepted)),
+      on_ended_(std::move(on_ended)) {
   access_->set_on_removed([this](absl::string_view fingerprint) { EndSessionsOf(fingerprint); });
 }
 
@@ -67,7 +72,10 @@ wire::ConnectResponse AccessRequestHandler::OnConnectRequest(const wire::Connect
                                                                            const auto& b) {
       return a.second.accepted < b.second.accepted;
     });
+    wire::SessionId evicted;
+    std::copy(oldest->first.begin(), oldest->first.end(), evicted.begin());
     sessions_.erase(oldest);
+    if (on_ended_) on_ended_(evicted);
   }
   AcceptedSession& session = sessions_[SessionKey(request.session_id)];
   session.client_fingerprint = fingerprint;
@@ -79,6 +87,7 @@ wire::ConnectResponse AccessRequestHandler::OnConnectRequest(const wire::Connect
             << "…)";
   response.verdict = wire::ConnectVerdict::kAccepted;
   response.device_candidates = local_candidates_();
+  if (on_accepted_) on_accepted_(request);
   return response;
 }
 
@@ -131,12 +140,20 @@ const AcceptedSession* AccessRequestHandler::FindSession(const wire::SessionId& 
 }
 
 void AccessRequestHandler::EndSessionsOf(absl::string_view fingerprint) {
-  const size_t before = sessions_.size();
-  absl::erase_if(sessions_, [&](const auto& entry) {
-    return entry.second.client_fingerprint == fingerprint;
-  });
-  LOG(INFO) << "removed " << fingerprint.substr(0, 16) << "…: ended "
-            << before - sessions_.size() << " session(s)";
+  std::vector<std::string> ended;
+  for (const auto& [id, session] : sessions_) {
+    if (session.client_fingerprint == fingerprint) ended.push_back(id);
+  }
+  for (const std::string& id : ended) {
+    sessions_.erase(id);
+    if (on_ended_) {
+      wire::SessionId session_id;
+      std::copy(id.begin(), id.end(), session_id.begin());
+      on_ended_(session_id);
+    }
+  }
+  LOG(INFO) << "removed " << fingerprint.substr(0, 16) << "…: ended " << ended.size()
+            << " session(s)";
 }
 
 }  // namespace edgelink::device

@@ -30,8 +30,12 @@ class AccessRequestHandler : public RequestHandler {
  public:
   // `access` must outlive the handler. `local_candidates` says where the device can be reached
   // (its interface addresses with its UDP port), asked at each accepted connect.
+  // `on_accepted` runs for each accepted connect (the daemon opens the peer channel);
+  // `on_ended` when a session must end because its client was removed.
   AccessRequestHandler(AccessList* access,
-                       std::function<std::vector<wire::Candidate>()> local_candidates);
+                       std::function<std::vector<wire::Candidate>()> local_candidates,
+                       std::function<void(const wire::ConnectRequest&)> on_accepted = nullptr,
+                       std::function<void(const wire::SessionId&)> on_ended = nullptr);
 
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
                                          absl::Time now) override;
@@ -50,6 +54,8 @@ class AccessRequestHandler : public RequestHandler {
 
   AccessList* access_;
   std::function<std::vector<wire::Candidate>()> local_candidates_;
+  std::function<void(const wire::ConnectRequest&)> on_accepted_;
+  std::function<void(const wire::SessionId&)> on_ended_;
   absl::flat_hash_map<std::string, AcceptedSession> sessions_;  // By session id bytes.
 };
 

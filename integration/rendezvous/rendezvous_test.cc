@@ -19,6 +19,7 @@
 #include "basestation/registry/registry.h"
 #include "basestation/server/server.h"
 #include "client/sdk/client.h"
+#include "client/sdk/peer_session.h"
 #include "common/io/event_loop.h"
 #include "common/status/status_matchers.h"
 #include "common/tls/credentials.h"
@@ -247,6 +248,22 @@ TEST_F(RendezvousTest, PairAddConnectRemoveWithMatchingSessionKeys) {
   EXPECT_THAT(bob->Connect("cam-1"), StatusIs(absl::StatusCode::kPermissionDenied,
                                               HasSubstr("refused")));
   EXPECT_THAT(alice->Connect("cam-1"), IsOk());
+}
+
+TEST_F(RendezvousTest, PeerChannelCarriesRpcToTheDevice) {
+  auto alice = ClientAs("alice");
+  ASSERT_THAT(alice->Pair("cam-1", Text(pairing_["cam-1"]), "alice"), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<client::PeerSession> peer,
+                       client::PeerSession::Open(*alice, "cam-1"));
+  ASSERT_NE(peer->connection().active_path(), nullptr);
+  EXPECT_EQ(channel::PeerConnection::PathName(*peer->connection().active_path()), "local");
+  const std::vector<uint8_t> hello = {'h', 'e', 'l', 'l', 'o'};
+  ASSERT_OK_AND_ASSIGN(std::vector<uint8_t> echoed, peer->Call("echo", hello));
+  EXPECT_EQ(echoed, hello);
+  ASSERT_OK_AND_ASSIGN(std::vector<uint8_t> status, peer->Call("status", {}));
+  EXPECT_THAT(std::string(status.begin(), status.end()), HasSubstr("device_id=cam-1"));
+  EXPECT_THAT(peer->Call("no-such-method", {}), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_EQ(device_loop_->Run([&] { return daemon_->peer_count(); }), 1u);
 }
 
 TEST_F(RendezvousTest, BadDeviceIdsGetTheirDocumentedStatusWithoutEchoingThem) {

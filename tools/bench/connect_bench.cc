@@ -6,8 +6,9 @@
 // Connect crosses gRPC+TLS, the broker, the attach channel to the device and back.
 //
 // The baseline, measured in the same run with the same threads, certificates, CA, CRL and SDK: a
-// bare gRPC unary call (Basestation.GetDevice answered with a constant, no I/O) on an in-bench
-// grpc::Server with the same tls::ServerCredentials. It is what gRPC over this TLS costs by itself.
+// bare gRPC unary call (Basestation.GetDevice answered with a constant, no I/O) on the bench's own
+// grpc::Server with the same tls::ServerCredentials, in a process forked from the bench (as the
+// basestation has a process of its own). It is what gRPC over this TLS costs by itself.
 //
 // The basestation rate-limits requests per device (5/s, burst 20), and a throttled run measures the
 // limiter, not the broker: load is spread evenly over the devices, and a run that saw any
@@ -30,6 +31,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <future>
 #include <map>
@@ -130,6 +133,18 @@ std::string ReadyField(const std::string& line, absl::string_view key) {
     if (absl::ConsumePrefix(&word, absl::StrCat(key, "="))) return std::string(word);
   }
   return "";
+}
+
+// CPU seconds (user + system) a process has used so far.
+double CpuSeconds(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::vector<std::string> fields = absl::StrSplit(text.substr(paren + 2), ' ');
+  if (fields.size() < 13) return 0;
+  return (std::stod(fields[11]) + std::stod(fields[12])) / sysconf(_SC_CLK_TCK);
 }
 
 void RaiseFileLimit(int needed) {
@@ -306,9 +321,51 @@ class ConstantBasestation final : public proto::Basestation::Service {
   }
 };
 
+// Forks a process serving ConstantBasestation with the basestation's TLS on 127.0.0.1:0 and
+// returns its pid and port. Like the basestation, the baseline server then has a process of its
+// own: in this process its threads would share gRPC's executor and pollers with the clients'.
+// Must be called before this process first uses gRPC (gRPC does not survive fork).
+std::pair<pid_t, int> ForkBareServer(const Pki& pki) {
+  int fds[2];
+  if (pipe(fds) != 0) Die("pipe");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(fds[0]);
+    ConstantBasestation service;
+    int port = 0;
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+        tls::ServerCredentials(pki.Server());
+    std::unique_ptr<grpc::Server> server;
+    if (credentials.ok()) {
+      grpc::ServerBuilder builder;
+      builder.AddListeningPort("127.0.0.1:0", *credentials, &port);
+      builder.RegisterService(&service);
+      server = builder.BuildAndStart();
+    } else {
+      std::fprintf(stderr, "connect_bench: bare server: %s\n",
+                   credentials.status().ToString().c_str());
+    }
+    if (server == nullptr) port = 0;
+    (void)!write(fds[1], &port, sizeof(port));
+    close(fds[1]);
+    if (port == 0) _exit(1);
+    server->Wait();  // Until killed.
+    _exit(0);
+  }
+  close(fds[1]);
+  int port = 0;
+  if (read(fds[0], &port, sizeof(port)) != sizeof(port) || port == 0) {
+    Die("cannot start the bare gRPC server");
+  }
+  close(fds[0]);
+  return {pid, port};
+}
+
 // What one timed phase saw: successful calls' latencies and failures by code.
 struct PhaseResult {
   double seconds = 0;
+  double server_cpu_seconds = 0;  // Of the server process, during the phase.
   std::vector<double> latencies_ms;  // Sorted; successful calls only.
   std::map<absl::StatusCode, int64_t> errors;
 
@@ -332,7 +389,7 @@ struct PhaseResult {
 
 // Runs `call(thread, iteration)` on `threads` threads, released together, until `duration` has
 // passed; a call under way at the end finishes and counts.
-PhaseResult Hammer(int threads, absl::Duration duration,
+PhaseResult Hammer(int threads, absl::Duration duration, pid_t server,
                    const std::function<absl::Status(int, uint64_t)>& call) {
   struct PerThread {
     std::vector<double> latencies_ms;
@@ -364,6 +421,7 @@ PhaseResult Hammer(int threads, absl::Duration duration,
       }
     });
   }
+  const double cpu_start = CpuSeconds(server);
   const absl::Time start = absl::Now();
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -374,6 +432,7 @@ PhaseResult Hammer(int threads, absl::Duration duration,
   for (std::thread& w : workers) w.join();
   PhaseResult result;
   result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  result.server_cpu_seconds = CpuSeconds(server) - cpu_start;
   for (PerThread& p : per_thread) {
     result.latencies_ms.insert(result.latencies_ms.end(), p.latencies_ms.begin(),
                                p.latencies_ms.end());
@@ -404,9 +463,12 @@ std::vector<std::unique_ptr<client::Client>> MakeClients(const Pki& pki, const s
 }
 
 void PrintPhase(const char* name, const PhaseResult& r) {
-  std::printf("%s: %zu in %.2f s = %.0f/s, p50 %.3f ms, p99 %.3f ms; errors: %s\n", name,
-              r.latencies_ms.size(), r.seconds, r.PerSecond(), r.Percentile(0.50),
-              r.Percentile(0.99), r.ErrorSummary().c_str());
+  std::printf("%s: %zu in %.2f s = %.0f/s, p50 %.3f ms, p99 %.3f ms, server CPU %.0f us/call; "
+              "errors: %s\n",
+              name, r.latencies_ms.size(), r.seconds, r.PerSecond(), r.Percentile(0.50),
+              r.Percentile(0.99),
+              r.latencies_ms.empty() ? 0 : 1e6 * r.server_cpu_seconds / r.latencies_ms.size(),
+              r.ErrorSummary().c_str());
 }
 
 class Bench {
@@ -443,6 +505,7 @@ class Bench {
     const Pki pki = MakePki(dir + "/pki", clients_);
     std::printf("pki: CAs and %d client certificates in %.2f s\n", clients_,
                 absl::ToDoubleSeconds(absl::Now() - t0));
+    const auto [bare_pid, bare_port] = ForkBareServer(pki);
 
     t0 = absl::Now();
     const std::string db = dir + "/registry.db";
@@ -515,7 +578,7 @@ class Bench {
     std::vector<std::vector<std::string>> targets;
     for (int t = 0; t < clients_; ++t) targets.push_back(DevicesOf(t));
     const uint64_t handled_before = fleet.connects_handled();
-    const PhaseResult connects = Hammer(clients_, phase_, [&](int t, uint64_t i) {
+    const PhaseResult connects = Hammer(clients_, phase_, basestation_, [&](int t, uint64_t i) {
       const std::vector<std::string>& mine = targets[t];
       return clients[t]->Connect(mine[i % mine.size()]).status();
     });
@@ -528,7 +591,9 @@ class Bench {
     std::printf("devices: handler answered %llu connect requests\n",
                 static_cast<unsigned long long>(handled));
 
-    const PhaseResult bare = MeasureBareCall(pki);
+    const PhaseResult bare = MeasureBareCall(pki, bare_pid, bare_port);
+    kill(bare_pid, SIGKILL);
+    waitpid(bare_pid, nullptr, 0);
     PrintPhase("bare GetDevice", bare);
 
     if (connects.latencies_ms.empty() || bare.latencies_ms.empty()) Die("no call succeeded");
@@ -550,28 +615,16 @@ class Bench {
     return 0;
   }
 
-  // The same threads, certificates and SDK against an in-bench gRPC server with the same TLS.
-  PhaseResult MeasureBareCall(const Pki& pki) {
-    ConstantBasestation service;
-    int port = 0;
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0",
-                             Check(tls::ServerCredentials(pki.Server()), "server credentials"),
-                             &port);
-    builder.RegisterService(&service);
-    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-    if (server == nullptr || port == 0) Die("cannot start the bare gRPC server");
+  // The same threads, certificates and SDK against the bare server.
+  PhaseResult MeasureBareCall(const Pki& pki, pid_t server, int port) {
     std::vector<std::unique_ptr<client::Client>> clients =
         MakeClients(pki, absl::StrCat("127.0.0.1:", port), clients_);
     OnEachThread(clients_, [&](int t) {
       CheckOk(clients[t]->GetDevice("bench-0").status(), "warm-up bare GetDevice");
     });
-    PhaseResult result = Hammer(clients_, phase_, [&](int t, uint64_t) {
+    return Hammer(clients_, phase_, server, [&](int t, uint64_t) {
       return clients[t]->GetDevice("bench-0").status();
     });
-    clients.clear();
-    server->Shutdown();
-    return result;
   }
 
   const int devices_;

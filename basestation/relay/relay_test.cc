@@ -1,0 +1,530 @@
+#include "basestation/relay/relay.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/crypto/hkdf.h"
+#include "common/crypto/hmac.h"
+#include "common/net/endpoint.h"
+#include "common/status/status_matchers.h"
+#include "common/wire/bytes.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace edgelink::basestation {
+namespace {
+
+using ::edgelink::testing::IsOk;
+using ::edgelink::testing::StatusIs;
+using ::testing::ElementsAreArray;
+using ::testing::Optional;
+
+const absl::Time kStart = absl::FromUnixSeconds(1700000000);
+const net::Endpoint kClient = net::Endpoint::Ipv4({198, 51, 100, 7}, 40000);
+const net::Endpoint kDevice = net::Endpoint::Ipv4({203, 0, 113, 9}, 50000);
+const net::Endpoint kStranger = net::Endpoint::Ipv4({192, 0, 2, 66}, 1234);
+
+crypto::SecretBytes TestSecret(uint8_t fill = 0x5a) {
+  return crypto::SecretBytes::CopyFrom(std::vector<uint8_t>(32, fill));
+}
+
+RelayKey TestKey(uint8_t fill = 0x5a) { return *RelayKey::Derive(TestSecret(fill)); }
+
+RelaySessionId SessionId(uint8_t n) {
+  RelaySessionId id;
+  for (size_t i = 0; i < id.size(); ++i) id[i] = static_cast<uint8_t>(n * 17 + i);
+  return id;
+}
+
+// A peer (channel) packet: starts with 0x02 like the secure channel's, but the relay must not care.
+std::vector<uint8_t> PeerPacket(size_t size, uint8_t seed) {
+  std::vector<uint8_t> bytes(size);
+  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(seed + i * 7);
+  if (!bytes.empty()) bytes[0] = 0x02;
+  return bytes;
+}
+
+class RelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Restart(RelayOptions()); }
+
+  void Restart(RelayOptions options) {
+    options_ = options;
+    auto relay = RelayServer::New(options, key_);
+    ASSERT_THAT(relay, IsOk());
+    relay_ = *std::move(relay);
+  }
+
+  RelayTicket Ticket(uint8_t session, absl::Duration valid = absl::Minutes(10)) {
+    return MakeRelayTicket(key_, SessionId(session), now_ + valid);
+  }
+
+  // Sends a BIND and returns what the relay answered (to anyone).
+  std::vector<net::Datagram> Bind(const net::Endpoint& from, RelaySide side,
+                                  const RelayTicket& ticket) {
+    const std::vector<uint8_t> bind = BuildRelayBind(side, ticket);
+    EXPECT_EQ(relay_->OnPacket(from, bind, now_), std::nullopt);
+    return relay_->TakeOutgoing();
+  }
+
+  // Binds both sides of `session` from the default addresses.
+  void BindBoth(uint8_t session = 1, const net::Endpoint& client = kClient,
+                const net::Endpoint& device = kDevice) {
+    const RelayTicket ticket = Ticket(session);
+    Bind(client, RelaySide::kClient, ticket);
+    Bind(device, RelaySide::kDevice, ticket);
+  }
+
+  std::optional<net::Endpoint> Send(const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
+    return relay_->OnPacket(from, bytes, now_);
+  }
+
+  void Advance(absl::Duration d) {
+    now_ += d;
+    if (relay_->next_timeout() <= now_) relay_->OnTimeout(now_);
+  }
+
+  uint64_t Drops(RelayDropReason reason) const { return relay_->counters().drops(reason); }
+
+  RelayKey key_ = TestKey();
+  RelayOptions options_;
+  absl::Time now_ = kStart;
+  std::unique_ptr<RelayServer> relay_;
+};
+
+TEST(RelayTicketTest, MacIsHmacOfLabelSessionAndExpiryUnderHkdfKey) {
+  // The wire format pinned independently of relay.cc: a peer or another implementation computes
+  // exactly this.
+  const crypto::SecretBytes secret = TestSecret();
+  auto prk = crypto::HkdfSha256Extract({}, secret);
+  ASSERT_THAT(prk, IsOk());
+  auto relay_key = crypto::HkdfSha256Expand(*prk, wire::AsBytes("edgelink/1 relay"), 32);
+  ASSERT_THAT(relay_key, IsOk());
+  wire::ByteWriter input;
+  input.WriteBytes(wire::AsBytes("edgelink/1 relay"));
+  input.WriteBytes(SessionId(3));
+  input.WriteU64(1700000600);
+  auto mac = crypto::HmacSha256::Compute(*relay_key, input.bytes());
+  ASSERT_THAT(mac, IsOk());
+
+  const RelayKey key = TestKey();
+  EXPECT_THAT(key.secret().span(), ElementsAreArray(relay_key->span()));
+  const RelayTicket ticket = MakeRelayTicket(key, SessionId(3), absl::FromUnixSeconds(1700000600));
+  EXPECT_EQ(ticket.expiry_unix_s, 1700000600u);
+  EXPECT_THAT(ticket.mac, ElementsAreArray(mac->data(), 16));
+
+  const auto encoded = ticket.Encode();
+  ASSERT_EQ(encoded.size(), 40u);
+  EXPECT_TRUE(std::equal(encoded.begin(), encoded.begin() + 16, SessionId(3).begin()));
+  wire::ByteReader reader(absl::MakeConstSpan(encoded).subspan(16, 8));
+  uint64_t expiry = 0;
+  ASSERT_TRUE(reader.ReadU64(&expiry));
+  EXPECT_EQ(expiry, 1700000600u);
+  EXPECT_TRUE(std::equal(encoded.begin() + 24, encoded.end(), ticket.mac.begin()));
+}
+
+TEST(RelayTicketTest, VerifyAcceptsGenuineAndNamesWhatIsWrong) {
+  const RelayKey key = TestKey();
+  const RelayTicket ticket = MakeRelayTicket(key, SessionId(1), kStart + absl::Seconds(30));
+  const auto encoded = ticket.Encode();
+
+  auto verified = VerifyRelayTicket(key, encoded, kStart);
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_EQ(verified->session_id, SessionId(1));
+  EXPECT_THAT(VerifyRelayTicket(key, encoded, kStart + absl::Seconds(30)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(VerifyRelayTicket(TestKey(0x11), encoded, kStart),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(VerifyRelayTicket(key, absl::MakeConstSpan(encoded).first(39), kStart),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // Every single-bit change to the ticket (id, expiry or MAC) is refused.
+  for (size_t bit = 0; bit < encoded.size() * 8; ++bit) {
+    auto forged = encoded;
+    forged[bit / 8] ^= static_cast<uint8_t>(1 << (bit % 8));
+    EXPECT_THAT(VerifyRelayTicket(key, forged, kStart),
+                StatusIs(absl::StatusCode::kPermissionDenied))
+        << "bit " << bit;
+  }
+}
+
+TEST(RelayTicketTest, KeyNeedsA32ByteSecret) {
+  EXPECT_THAT(RelayKey::Derive(crypto::SecretBytes::CopyFrom(std::vector<uint8_t>(31, 1))),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RelayKey::Derive(TestSecret()), IsOk());
+}
+
+TEST(RelayTicketTest, BindIsPaddedAndBoundParsesExactly) {
+  const RelayTicket ticket = MakeRelayTicket(TestKey(), SessionId(2), kStart);
+  const std::vector<uint8_t> bind = BuildRelayBind(RelaySide::kDevice, ticket);
+  ASSERT_EQ(bind.size(), kRelayBindSize);
+  EXPECT_EQ(bind[0], 0x03);
+  EXPECT_EQ(bind[1], 0x01);
+  EXPECT_EQ(bind[2], 1);
+  EXPECT_TRUE(std::equal(bind.begin() + 3, bind.begin() + 43, ticket.Encode().begin()));
+  EXPECT_TRUE(std::all_of(bind.begin() + 43, bind.end(), [](uint8_t b) { return b == 0; }));
+
+  std::vector<uint8_t> bound = {0x03, 0x02};
+  const RelaySessionId id = SessionId(2);
+  bound.insert(bound.end(), id.begin(), id.end());
+  bound.push_back(2);
+  auto parsed = ParseRelayBound(bound);
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(parsed->session_id, id);
+  EXPECT_EQ(parsed->state, RelayBoundState::kBound);
+  bound.back() = 3;
+  EXPECT_THAT(ParseRelayBound(bound), StatusIs(absl::StatusCode::kInvalidArgument));
+  bound.back() = 1;
+  bound.push_back(0);
+  EXPECT_THAT(ParseRelayBound(bound), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseRelayBound(bind), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(RelayOptionsTest, RejectsOptionsThatCannotWork) {
+  const RelayKey key = TestKey();
+  RelayOptions o;
+  o.idle_timeout = absl::ZeroDuration();
+  EXPECT_THAT(RelayServer::New(o, key), StatusIs(absl::StatusCode::kInvalidArgument));
+  o = RelayOptions();
+  o.session_bytes_per_second = 0;
+  EXPECT_THAT(RelayServer::New(o, key), StatusIs(absl::StatusCode::kInvalidArgument));
+  o = RelayOptions();
+  o.session_burst_bytes = 1000;  // Below one 1500-byte packet.
+  EXPECT_THAT(RelayServer::New(o, key), StatusIs(absl::StatusCode::kInvalidArgument));
+  o = RelayOptions();
+  o.max_sessions = 0;
+  EXPECT_THAT(RelayServer::New(o, key), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RelayServer::New(RelayOptions(), key), IsOk());
+}
+
+TEST_F(RelayTest, BindsBothSidesThenForwardsBothWaysUnchanged) {
+  const RelayTicket ticket = Ticket(1);
+  std::vector<net::Datagram> out = Bind(kClient, RelaySide::kClient, ticket);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, kClient);
+  auto bound = ParseRelayBound(out[0].bytes);
+  ASSERT_THAT(bound, IsOk());
+  EXPECT_EQ(bound->session_id, SessionId(1));
+  EXPECT_EQ(bound->state, RelayBoundState::kWaiting);
+
+  // The second side completes the session: both sides hear it at once.
+  out = Bind(kDevice, RelaySide::kDevice, ticket);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].to, kDevice);
+  EXPECT_EQ(out[1].to, kClient);
+  for (const net::Datagram& d : out) {
+    auto b = ParseRelayBound(d.bytes);
+    ASSERT_THAT(b, IsOk());
+    EXPECT_EQ(b->state, RelayBoundState::kBound);
+  }
+  EXPECT_EQ(relay_->session_count(), 1u);
+  EXPECT_EQ(relay_->counters().binds, 2u);
+  EXPECT_EQ(relay_->counters().sessions, 1u);
+
+  const std::vector<uint8_t> up = PeerPacket(1200, 1);
+  const std::vector<uint8_t> down = PeerPacket(77, 2);
+  // The core names the destination; the bytes are the caller's own buffer, sent as they are.
+  EXPECT_THAT(Send(kClient, up), Optional(kDevice));
+  EXPECT_THAT(Send(kDevice, down), Optional(kClient));
+  // Any first byte but 0x03 is a peer packet: the relay does not depend on the channel's 0x02.
+  for (uint8_t first : {0x00, 0x01, 0x04, 0xff}) {
+    std::vector<uint8_t> other = PeerPacket(20, first);
+    other[0] = first;
+    EXPECT_THAT(Send(kClient, other), Optional(kDevice)) << int{first};
+  }
+  EXPECT_TRUE(relay_->TakeOutgoing().empty());
+  EXPECT_EQ(relay_->counters().packets_forwarded, 6u);
+  EXPECT_EQ(relay_->counters().bytes_forwarded, 1200u + 77u + 4 * 20u);
+  EXPECT_EQ(relay_->counters().dropped_total(), 0u);
+}
+
+TEST_F(RelayTest, DropsPeerPacketsUntilTheOtherSideBinds) {
+  Bind(kClient, RelaySide::kClient, Ticket(1));
+  EXPECT_EQ(Send(kClient, PeerPacket(100, 1)), std::nullopt);
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 1u);
+  Bind(kDevice, RelaySide::kDevice, Ticket(1));
+  EXPECT_THAT(Send(kClient, PeerPacket(100, 1)), Optional(kDevice));
+}
+
+TEST_F(RelayTest, DropsPeerPacketsFromUnboundAddresses) {
+  BindBoth();
+  EXPECT_EQ(Send(kStranger, PeerPacket(100, 1)), std::nullopt);
+  // Same IP, other port: a different address.
+  EXPECT_EQ(Send(kClient.WithPort(40001), PeerPacket(100, 1)), std::nullopt);
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 2u);
+  EXPECT_TRUE(relay_->TakeOutgoing().empty());  // Never answered.
+}
+
+TEST_F(RelayTest, RefusesForgedTicketsWithoutAnswering) {
+  const RelayTicket genuine = Ticket(1);
+  RelayTicket flipped = genuine;
+  flipped.mac[5] ^= 0x10;
+  EXPECT_TRUE(Bind(kClient, RelaySide::kClient, flipped).empty());
+  // A different expiry under the old MAC (a peer trying to extend its ticket).
+  RelayTicket extended = genuine;
+  extended.expiry_unix_s += 3600;
+  EXPECT_TRUE(Bind(kClient, RelaySide::kClient, extended).empty());
+  // A ticket from a relay with another key.
+  const RelayKey other = TestKey(0x33);
+  EXPECT_TRUE(
+      Bind(kClient, RelaySide::kClient, MakeRelayTicket(other, SessionId(1), now_ + absl::Hours(1)))
+          .empty());
+  EXPECT_EQ(Drops(RelayDropReason::kBadTicket), 3u);
+  EXPECT_EQ(relay_->session_count(), 0u);
+  EXPECT_EQ(relay_->counters().binds, 0u);
+}
+
+TEST_F(RelayTest, RefusesExpiredTickets) {
+  const RelayTicket ticket = Ticket(1, absl::Seconds(5));
+  now_ += absl::Seconds(5);
+  EXPECT_TRUE(Bind(kClient, RelaySide::kClient, ticket).empty());
+  EXPECT_EQ(Drops(RelayDropReason::kExpiredTicket), 1u);
+  EXPECT_EQ(relay_->session_count(), 0u);
+}
+
+TEST_F(RelayTest, TicketForAnotherSessionDoesNotJoin) {
+  Bind(kClient, RelaySide::kClient, Ticket(1));
+  std::vector<net::Datagram> out = Bind(kDevice, RelaySide::kDevice, Ticket(2));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(ParseRelayBound(out[0].bytes)->state, RelayBoundState::kWaiting);
+  EXPECT_EQ(ParseRelayBound(out[0].bytes)->session_id, SessionId(2));
+  EXPECT_EQ(relay_->session_count(), 2u);
+  EXPECT_EQ(Send(kClient, PeerPacket(50, 1)), std::nullopt);
+  EXPECT_EQ(Send(kDevice, PeerPacket(50, 1)), std::nullopt);
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 2u);
+}
+
+TEST_F(RelayTest, RebindFromNewAddressMovesThatSide) {
+  BindBoth();
+  const net::Endpoint moved = net::Endpoint::Ipv4({198, 51, 100, 7}, 40999);  // NAT rebinding.
+  std::vector<net::Datagram> out = Bind(moved, RelaySide::kClient, Ticket(1));
+  ASSERT_EQ(out.size(), 1u);  // Still complete: only the sender hears.
+  EXPECT_EQ(out[0].to, moved);
+  EXPECT_EQ(ParseRelayBound(out[0].bytes)->state, RelayBoundState::kBound);
+  EXPECT_THAT(relay_->AddressOf(SessionId(1), RelaySide::kClient), Optional(moved));
+
+  EXPECT_THAT(Send(moved, PeerPacket(60, 1)), Optional(kDevice));
+  EXPECT_THAT(Send(kDevice, PeerPacket(60, 2)), Optional(moved));
+  EXPECT_EQ(Send(kClient, PeerPacket(60, 3)), std::nullopt);  // The old address is gone.
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 1u);
+  EXPECT_EQ(relay_->counters().sessions, 1u);
+}
+
+TEST_F(RelayTest, AnAddressBelongsToOneSideOfOneSession) {
+  BindBoth(1);
+  // The client's address binds the device side of session 2: it leaves session 1.
+  Bind(kClient, RelaySide::kDevice, Ticket(2));
+  EXPECT_EQ(relay_->AddressOf(SessionId(1), RelaySide::kClient), std::nullopt);
+  EXPECT_THAT(relay_->AddressOf(SessionId(2), RelaySide::kDevice), Optional(kClient));
+  EXPECT_EQ(Send(kDevice, PeerPacket(40, 1)), std::nullopt);
+  EXPECT_EQ(Send(kClient, PeerPacket(40, 1)), std::nullopt);
+  // And binding the other side of its own session from one address leaves the first side.
+  Bind(kStranger, RelaySide::kClient, Ticket(3));
+  Bind(kStranger, RelaySide::kDevice, Ticket(3));
+  EXPECT_EQ(relay_->AddressOf(SessionId(3), RelaySide::kClient), std::nullopt);
+  EXPECT_THAT(relay_->AddressOf(SessionId(3), RelaySide::kDevice), Optional(kStranger));
+  EXPECT_EQ(Send(kStranger, PeerPacket(40, 1)), std::nullopt);
+}
+
+TEST_F(RelayTest, ExpiresIdleSessions) {
+  BindBoth();
+  EXPECT_EQ(relay_->next_timeout(), now_ + absl::Seconds(60));
+  Advance(absl::Seconds(59));
+  EXPECT_EQ(relay_->session_count(), 1u);
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(relay_->session_count(), 0u);
+  EXPECT_EQ(relay_->counters().sessions_expired, 1u);
+  EXPECT_EQ(relay_->next_timeout(), absl::InfiniteFuture());
+  EXPECT_EQ(Send(kClient, PeerPacket(10, 1)), std::nullopt);
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 1u);
+  // The peers can bind again with their (still valid) ticket.
+  BindBoth();
+  EXPECT_THAT(Send(kClient, PeerPacket(10, 1)), Optional(kDevice));
+  EXPECT_EQ(relay_->counters().sessions, 2u);
+}
+
+TEST_F(RelayTest, TrafficEitherWayKeepsASessionAlive) {
+  BindBoth();
+  for (int i = 0; i < 10; ++i) {
+    Advance(absl::Seconds(50));
+    const net::Endpoint& from = i % 2 ? kClient : kDevice;
+    ASSERT_TRUE(Send(from, PeerPacket(10, 1)).has_value()) << i;
+  }
+  EXPECT_EQ(relay_->counters().sessions_expired, 0u);
+  Advance(absl::Seconds(60));
+  EXPECT_EQ(relay_->session_count(), 0u);
+  EXPECT_EQ(relay_->counters().sessions_expired, 1u);
+}
+
+TEST_F(RelayTest, ASessionEndsAtItsTicketsExpiryEvenWhenBusy) {
+  const RelayTicket ticket = Ticket(1, absl::Seconds(90));
+  Bind(kClient, RelaySide::kClient, ticket);
+  Bind(kDevice, RelaySide::kDevice, ticket);
+  for (int i = 0; i < 8; ++i) {
+    Advance(absl::Seconds(10));
+    ASSERT_TRUE(Send(kClient, PeerPacket(10, 1)).has_value());
+  }
+  EXPECT_EQ(relay_->next_timeout(), kStart + absl::Seconds(90));
+  Advance(absl::Seconds(10));
+  EXPECT_EQ(relay_->session_count(), 0u);
+  // A later ticket for the same session id extends it instead.
+  const RelayTicket short_lived = Ticket(2, absl::Seconds(20));
+  Bind(kClient, RelaySide::kClient, short_lived);
+  Bind(kDevice, RelaySide::kDevice, Ticket(2, absl::Seconds(200)));
+  Advance(absl::Seconds(30));
+  EXPECT_THAT(Send(kClient, PeerPacket(10, 1)), Optional(kDevice));
+}
+
+TEST_F(RelayTest, APacketPastTheDeadlineFindsTheSessionGoneBeforeTheTimerRuns) {
+  BindBoth();
+  now_ += absl::Seconds(61);  // No OnTimeout.
+  EXPECT_EQ(Send(kClient, PeerPacket(10, 1)), std::nullopt);
+  EXPECT_EQ(relay_->session_count(), 0u);
+  EXPECT_EQ(relay_->counters().sessions_expired, 1u);
+  relay_->OnTimeout(now_);  // The stale deadline is ignored.
+  EXPECT_EQ(relay_->counters().sessions_expired, 1u);
+}
+
+TEST_F(RelayTest, RateCapDropsTheExcessAndLeavesOtherSessionsAlone) {
+  RelayOptions options;
+  options.session_bytes_per_second = 100000;
+  options.session_burst_bytes = 10000;
+  Restart(options);
+  BindBoth(1);
+  const net::Endpoint client2 = net::Endpoint::Ipv4({10, 0, 0, 2}, 2000);
+  const net::Endpoint device2 = net::Endpoint::Ipv4({10, 0, 0, 3}, 3000);
+  BindBoth(2, client2, device2);
+
+  // Session 1 sends 100 x 1000 bytes at one instant: the burst (10 packets) passes, the rest not.
+  const std::vector<uint8_t> packet = PeerPacket(1000, 1);
+  int forwarded = 0;
+  for (int i = 0; i < 100; ++i) forwarded += Send(i % 2 ? kDevice : kClient, packet).has_value();
+  EXPECT_EQ(forwarded, 10);
+  EXPECT_EQ(Drops(RelayDropReason::kRateLimited), 90u);
+  // Session 2 has its own bucket.
+  for (int i = 0; i < 10; ++i) ASSERT_THAT(Send(client2, packet), Optional(device2)) << i;
+  EXPECT_EQ(Drops(RelayDropReason::kRateLimited), 90u);
+  // 10 ms refills 1000 bytes: one more packet, then a drop.
+  now_ += absl::Milliseconds(10);
+  EXPECT_THAT(Send(kClient, packet), Optional(kDevice));
+  EXPECT_EQ(Send(kClient, packet), std::nullopt);
+  // Over one second at the cap, what passes is the cap (plus nothing: the bucket started empty).
+  int passed = 0;
+  for (int ms = 0; ms < 1000; ++ms) {
+    now_ += absl::Milliseconds(1);
+    for (int i = 0; i < 5; ++i) passed += Send(kClient, packet).has_value();
+  }
+  EXPECT_NEAR(passed, 100, 1);
+}
+
+TEST_F(RelayTest, CapsTheNumberOfSessions) {
+  RelayOptions options;
+  options.max_sessions = 3;
+  Restart(options);
+  for (uint8_t s = 1; s <= 3; ++s) {
+    EXPECT_EQ(Bind(net::Endpoint::Ipv4({10, 0, 0, s}, 1), RelaySide::kClient, Ticket(s)).size(), 1u);
+  }
+  EXPECT_TRUE(Bind(net::Endpoint::Ipv4({10, 0, 0, 4}, 1), RelaySide::kClient, Ticket(4)).empty());
+  EXPECT_EQ(Drops(RelayDropReason::kTooManySessions), 1u);
+  // Existing sessions still take their second side.
+  EXPECT_EQ(Bind(net::Endpoint::Ipv4({10, 0, 1, 1}, 1), RelaySide::kDevice, Ticket(1)).size(), 2u);
+  // Once one expires there is room again.
+  Advance(absl::Seconds(60));
+  EXPECT_EQ(relay_->session_count(), 0u);
+  EXPECT_EQ(Bind(net::Endpoint::Ipv4({10, 0, 0, 4}, 1), RelaySide::kClient, Ticket(4)).size(), 1u);
+}
+
+TEST_F(RelayTest, BoundIsNeverLargerThanTheBindThatProvokedIt) {
+  const RelayTicket ticket = Ticket(1);
+  const std::vector<uint8_t> bind = BuildRelayBind(RelaySide::kClient, ticket);
+  std::vector<net::Datagram> first = Bind(kClient, RelaySide::kClient, ticket);
+  std::vector<net::Datagram> second = Bind(kDevice, RelaySide::kDevice, ticket);
+  std::vector<net::Datagram> again = Bind(kDevice, RelaySide::kDevice, ticket);
+  for (const auto* answers : {&first, &second, &again}) {
+    size_t total = 0;
+    for (const net::Datagram& d : *answers) {
+      EXPECT_EQ(d.bytes.size(), kRelayBoundSize);
+      total += d.bytes.size();
+    }
+    EXPECT_LE(total, bind.size());
+  }
+  // A BIND shorter than 64 bytes is refused outright, so the ratio holds for every answered one.
+  std::vector<uint8_t> short_bind = bind;
+  short_bind.resize(kRelayBindSize - 1);
+  EXPECT_EQ(Send(kClient, short_bind), std::nullopt);
+  EXPECT_TRUE(relay_->TakeOutgoing().empty());
+  EXPECT_EQ(Drops(RelayDropReason::kMalformed), 1u);
+}
+
+TEST_F(RelayTest, ControlPacketsAreParsedExactlyAndNeverForwarded) {
+  BindBoth();
+  const std::vector<uint8_t> bind = BuildRelayBind(RelaySide::kClient, Ticket(1));
+  std::vector<std::vector<uint8_t>> bad;
+  bad.push_back({0x03});                               // Bare control byte.
+  bad.push_back(bind);
+  bad.back()[1] = 0x02;                                // A BOUND sent to the relay.
+  bad.push_back(bind);
+  bad.back()[1] = 0x07;                                // Unknown type.
+  bad.push_back(bind);
+  bad.back()[2] = 2;                                   // No such side.
+  bad.push_back(bind);
+  bad.back()[63] = 1;                                  // Non-zero padding.
+  bad.push_back(std::vector<uint8_t>(options_.max_packet_size + 1, 0x02));  // Oversized.
+  bad.push_back({});                                   // Empty.
+  for (size_t i = 0; i < bad.size(); ++i) {
+    EXPECT_EQ(Send(kClient, bad[i]), std::nullopt) << i;
+  }
+  EXPECT_EQ(Drops(RelayDropReason::kMalformed), bad.size());
+  EXPECT_TRUE(relay_->TakeOutgoing().empty());
+  // A longer, zero-padded BIND is fine.
+  std::vector<uint8_t> padded = bind;
+  padded.resize(200, 0);
+  EXPECT_EQ(Send(kClient, padded), std::nullopt);
+  EXPECT_EQ(relay_->TakeOutgoing().size(), 1u);
+}
+
+TEST_F(RelayTest, GarbageAndTruncationsNeverCrash) {
+  BindBoth(1);
+  std::mt19937_64 rng(20240611);
+  const std::vector<uint8_t> bind = BuildRelayBind(RelaySide::kDevice, Ticket(2));
+  // Every truncation of a valid BIND is malformed.
+  for (size_t n = 0; n < bind.size(); ++n) {
+    EXPECT_EQ(Send(kStranger, absl::MakeConstSpan(bind).first(n)), std::nullopt);
+  }
+  EXPECT_EQ(Drops(RelayDropReason::kMalformed), bind.size());
+  // Random datagrams (half of them control packets, some mutations of a valid BIND) from random
+  // and bound addresses, with time moving.
+  const std::vector<net::Endpoint> sources = {kClient, kDevice, kStranger};
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> bytes;
+    if (i % 3 == 0) {
+      bytes = bind;
+      bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
+      if (rng() % 2) bytes.resize(rng() % (bytes.size() + 100), 0);
+    } else {
+      bytes.resize(rng() % 1600);
+      for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
+      if (!bytes.empty() && rng() % 2) bytes[0] = 0x03;
+    }
+    const net::Endpoint from =
+        rng() % 4 ? sources[rng() % sources.size()]
+                  : net::Endpoint::Ipv4({10, 1, static_cast<uint8_t>(rng()),
+                                         static_cast<uint8_t>(rng())},
+                                        static_cast<uint16_t>(rng()));
+    (void)Send(from, bytes);
+    relay_->TakeOutgoing();
+    if (i % 100 == 0) Advance(absl::Milliseconds(rng() % 3000));
+  }
+  const RelayCounters& c = relay_->counters();
+  EXPECT_EQ(c.packets_received,
+            c.packets_forwarded + c.dropped_total() + c.binds);
+  EXPECT_EQ(c.dropped[static_cast<int>(RelayDropReason::kExpiredTicket)], 0u);
+  EXPECT_LE(relay_->session_count(), 2u);
+}
+
+}  // namespace
+}  // namespace edgelink::basestation
