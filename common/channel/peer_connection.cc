@@ -112,6 +112,14 @@ void PeerConnection::Start(absl::Time now) {
   started_ = now;
   last_heard_ = now;
   for (const wire::Candidate& c : options_.remote_candidates) AddRemoteCandidate(c, now);
+  for (const wire::Candidate& c : options_.remote_candidates) {
+    if (c.kind != wire::Candidate::Kind::kServerReflexive) continue;
+    for (int i = 1; i <= options_.predicted_ports && c.endpoint.port() + i <= 65535; ++i) {
+      AddRemoteCandidate({wire::Candidate::Kind::kPredicted,
+                          c.endpoint.WithPort(static_cast<uint16_t>(c.endpoint.port() + i))},
+                         now);
+    }
+  }
   if (options_.relay.is_set()) {
     outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
     next_relay_bind_ = now + absl::Seconds(1);

@@ -43,6 +43,10 @@ struct PeerConnectionOptions {
   net::Endpoint relay;                // Unset: no relay path.
   std::vector<uint8_t> relay_ticket;  // kRelayTicketSize bytes when `relay` is set.
 
+  // Behind an address-and-port-dependent NAT with sequential allocation, the peer's mapping towards
+  // us will likely be just above the one the basestation saw: probe this many ports above each
+  // server-reflexive candidate too.
+  int predicted_ports = 8;
   // Probes on a path not yet answered go out this often, for at most probe_timeout.
   absl::Duration probe_interval = absl::Milliseconds(200);
   absl::Duration probe_timeout = absl::Seconds(8);

@@ -61,6 +61,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -130,16 +131,16 @@ class SctpTransport {
   struct Stats {
     uint64_t datagrams_in = 0;
     uint64_t datagrams_out = 0;
-    uint64_t datagrams_dropped = 0;     // Received after close, or empty.
+    uint64_t datagrams_dropped = 0;     // Empty or larger than any SCTP packet; not fed in.
     uint64_t protocol_violations = 0;   // Well-formed SCTP but against our stream protocol.
   };
 
-  // New makes the transport and starts the association (the first INIT goes to send_datagram
-  // before New returns... or on the first flush; see below). `send_datagram` receives each SCTP
-  // packet to carry to the peer, at most options.max_datagram_size bytes; it is called only from
-  // inside this transport's methods on the owner's thread and must not call back into this
-  // transport. Fails with kInvalidArgument for unusable options, kInternal if usrsctp refuses a
-  // socket or an option.
+  // New makes the transport and starts the association: the first INIT goes to send_datagram
+  // before New returns. `send_datagram` receives each SCTP packet to carry to the peer, at most
+  // options.max_datagram_size bytes; it is called only from inside this transport's methods on
+  // the owner's thread, and should queue the packet rather than feed the peer transport
+  // synchronously. Fails with kInvalidArgument for unusable options, kInternal if usrsctp refuses
+  // a socket or an option.
   static absl::StatusOr<std::unique_ptr<SctpTransport>> New(
       Role role, std::function<void(absl::Span<const uint8_t>)> send_datagram, Callbacks callbacks,
       const SctpOptions& options = SctpOptions());
