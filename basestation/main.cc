@@ -46,6 +46,10 @@ ABSL_FLAG(std::string, client_ca, "", "CA certificate(s) client certificates mus
 ABSL_FLAG(std::string, crl, "", "The client CA's CRL (PEM); revoked clients are refused.");
 ABSL_FLAG(std::string, admin_fingerprints, "",
           "Comma-separated SHA-256 fingerprints of certificates allowed to use the Admin API.");
+ABSL_FLAG(double, connect_rate_per_device, 5,
+          "Connects and device calls accepted per second for one device; more are refused "
+          "RESOURCE_EXHAUSTED without reaching it.");
+ABSL_FLAG(double, connect_burst_per_device, 20, "Burst allowed above --connect-rate-per-device.");
 ABSL_FLAG(std::string, device_id, "", "Device id for provision/revoke.");
 ABSL_FLAG(std::string, product, "", "Product name recorded at provisioning.");
 
@@ -85,6 +89,12 @@ absl::Status Serve() {
     return absl::InvalidArgumentError("--keepalive-interval must be at least 1s");
   }
   options.attach.liveness_timeout = options.attach.keepalive_interval * 3 + absl::Seconds(5);
+  options.broker.requests_per_second = absl::GetFlag(FLAGS_connect_rate_per_device);
+  options.broker.request_burst = absl::GetFlag(FLAGS_connect_burst_per_device);
+  if (options.broker.requests_per_second <= 0 || options.broker.request_burst < 1) {
+    return absl::InvalidArgumentError(
+        "--connect-rate-per-device must be positive and --connect-burst-per-device at least 1");
+  }
   if (!absl::GetFlag(FLAGS_api_listen).empty()) {
     ASSIGN_OR_RETURN(options.api_listen, tool::ParseEndpointFlag("api-listen", FLAGS_api_listen));
     options.tls.cert_chain_pem = absl::GetFlag(FLAGS_tls_cert);

@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
-# The README's first command. Installs what is missing, builds everything, and runs the crypto
-# self-check: the published HMAC/HKDF/AES-GCM vectors on the device's crypto (BoringSSL) and the
-# basestation's (OpenSSL), and a byte-for-byte comparison of the two.
-# (This becomes the live basestation + device + client demo as those programs land.)
+# The README's first command: installs what is missing, builds everything, and runs the live
+# scenario (integration/loopback/live_scenario.sh, also a test) with the built binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 
-echo "== building //..."
-bazel build //... 2>&1 | grep -E '^(ERROR|FAILED)' && exit 1
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-echo "== crypto self-check"
-bin=bazel-bin/common/crypto
-for backend in boringssl openssl; do
-  printf '%-9s  ' "$backend"
-  "$bin/crypto_vectors_$backend" | grep -E '^(rfc|gcm)' | awk '{printf "%s ", $1} END {print "ok"}'
-done
-bash common/crypto/backends_agree_test.sh "$bin/crypto_vectors_boringssl" "$bin/crypto_vectors_openssl" | tail -n 1
+say "building (bazel build //...)"
+bazel build //... 2>&1 | grep -E '^(ERROR|FAILED)' && exit 1
+BIN=$(bazel info bazel-bin 2>/dev/null)
+
+exec bash integration/loopback/live_scenario.sh "$BIN/basestation/basestation" \
+  "$BIN/device/daemon/edgelink-device" "$BIN/client/client" \
+  "$BIN/common/crypto/crypto_vectors_boringssl" "$BIN/common/crypto/crypto_vectors_openssl"

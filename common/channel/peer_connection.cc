@@ -114,6 +114,13 @@ void PeerConnection::Start(absl::Time now) {
   for (const wire::Candidate& c : options_.remote_candidates) AddRemoteCandidate(c, now);
   for (const wire::Candidate& c : options_.remote_candidates) {
     if (c.kind != wire::Candidate::Kind::kServerReflexive) continue;
+    // A server-reflexive address that is also a host address: the peer is not behind a NAT.
+    const bool natted = std::none_of(
+        options_.remote_candidates.begin(), options_.remote_candidates.end(),
+        [&](const wire::Candidate& h) {
+          return h.kind == wire::Candidate::Kind::kHost && h.endpoint == c.endpoint;
+        });
+    if (!natted) continue;
     for (int i = 1; i <= options_.predicted_ports && c.endpoint.port() + i <= 65535; ++i) {
       AddRemoteCandidate({wire::Candidate::Kind::kPredicted,
                           c.endpoint.WithPort(static_cast<uint16_t>(c.endpoint.port() + i))},

@@ -61,6 +61,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -228,7 +229,8 @@ class SctpTransport {
   void FinishStreamIfDone(uint16_t stream);
   // Records the end of the association; the socket is closed and on_closed called by Service.
   void MarkClosed(absl::Status reason);
-  void CloseSocket(bool abort);
+  // Closes the socket, aborting the association if it still lives.
+  void CloseSocket();
 
   const Role role_;
   const SctpOptions options_;
@@ -237,6 +239,7 @@ class SctpTransport {
 
   uintptr_t conn_id_ = 0;  // Our AF_CONN address, from UsrsctpLibrary; 0 until registered.
   struct socket* socket_ = nullptr;
+  size_t send_buffer_limit_ = 0;  // SO_SNDBUF as usrsctp reports it.
 
   State state_ = State::kConnecting;
   absl::Status close_reason_;

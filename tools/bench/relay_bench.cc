@@ -72,14 +72,19 @@ T Check(absl::StatusOr<T> value, const char* what) {
   return *std::move(value);
 }
 
-// CPU seconds (user + system) a process has used so far.
-double CpuSeconds(pid_t pid) {
+// CPU seconds a process has used so far, in user space and in the kernel.
+struct CpuTimes {
+  double user = 0;
+  double system = 0;
+};
+CpuTimes CpuSeconds(pid_t pid) {
   std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  if (text.empty()) return 0;
+  if (text.empty()) return {};
   std::vector<std::string> fields = absl::StrSplit(text.substr(text.rfind(')') + 2), ' ');
-  if (fields.size() < 13) return 0;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / sysconf(_SC_CLK_TCK);
+  if (fields.size() < 13) return {};
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {std::stod(fields[11]) / tick, std::stod(fields[12]) / tick};
 }
 
 const net::Endpoint kLoopback = net::Endpoint::Ipv4({127, 0, 0, 1}, 0);
@@ -185,7 +190,8 @@ Cpus SplitCpus(bool pin) {
 struct Measurement {
   double mbit_s = 0;
   double sent_mbit_s = 0;
-  double forwarder_cpu = 0;  // CPU-seconds of the forwarder per wall second.
+  double forwarder_cpu = 0;   // CPU-seconds of the forwarder per wall second.
+  double forwarder_user = 0;  // Of which in user space.
 };
 
 class Bench {
@@ -208,13 +214,11 @@ class Bench {
     Measurement relay, raw;
     for (int round = 0; round < rounds; ++round) {
       Measurement r = Measure(relay_endpoint_, relay_pid_);
-      std::printf("relay: %.0f Mbit/s delivered (%.0f sent), forwarder %.0f%% CPU\n", r.mbit_s,
-                  r.sent_mbit_s, 100 * r.forwarder_cpu);
+      Print("relay", r);
       if (r.mbit_s > relay.mbit_s) relay = r;
       if (round == 0) StartRaw();
       Measurement w = Measure(raw_endpoint_, raw_pid_);
-      std::printf("raw:   %.0f Mbit/s delivered (%.0f sent), forwarder %.0f%% CPU\n", w.mbit_s,
-                  w.sent_mbit_s, 100 * w.forwarder_cpu);
+      Print("raw  ", w);
       if (w.mbit_s > raw.mbit_s) raw = w;
     }
     for (pid_t pid : {relay_pid_, raw_pid_}) {
@@ -228,6 +232,11 @@ class Bench {
   }
 
  private:
+  static void Print(const char* name, const Measurement& m) {
+    std::printf("%s: %.0f Mbit/s delivered (%.0f sent), forwarder %.0f%% CPU (%.0f%% user)\n",
+                name, m.mbit_s, m.sent_mbit_s, 100 * m.forwarder_cpu, 100 * m.forwarder_user);
+  }
+
   void StartRelay() {
     int fds[2];
     if (pipe(fds) != 0) Die("pipe");
@@ -297,18 +306,19 @@ class Bench {
     const absl::Duration warmup = std::min(absl::Seconds(seconds_ / 5), absl::Milliseconds(300));
     Receive(absl::Now() + warmup);
     const uint64_t sent_before = sent.load();
-    const double cpu_before = CpuSeconds(forwarder);
+    const CpuTimes cpu_before = CpuSeconds(forwarder);
     const absl::Time start = absl::Now();
     const uint64_t bytes = Receive(start + absl::Seconds(seconds_));
     const double wall = absl::ToDoubleSeconds(absl::Now() - start);
-    const double cpu = CpuSeconds(forwarder) - cpu_before;
+    const CpuTimes cpu_after = CpuSeconds(forwarder);
     const uint64_t sent_bytes = (sent.load() - sent_before) * size_;
     stop = true;
     sender.join();
     Measurement m;
     m.mbit_s = bytes * 8 / wall / 1e6;
     m.sent_mbit_s = sent_bytes * 8 / wall / 1e6;
-    m.forwarder_cpu = cpu / wall;
+    m.forwarder_user = (cpu_after.user - cpu_before.user) / wall;
+    m.forwarder_cpu = m.forwarder_user + (cpu_after.system - cpu_before.system) / wall;
     return m;
   }
 
