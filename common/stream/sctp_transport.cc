@@ -348,7 +348,7 @@ absl::StatusOr<uint16_t> SctpTransport::OpenStream() {
   for (uint32_t tried = 0; tried < (stream_limit_ + 1u) / 2; ++tried) {
     const uint16_t candidate = next_stream_id_;
     next_stream_id_ = candidate + 2 < stream_limit_ ? candidate + 2 : first;
-    if (!streams_.contains(candidate)) {
+    if (streams_.count(candidate) == 0) {
       id = candidate;
       break;
     }

@@ -5,7 +5,11 @@
 // --size-byte datagrams from peer A with sendmmsg for --seconds, and the main thread counts what
 // arrives at peer B (recvmmsg). Then, in the same run and with the same harness, a second child
 // runs a minimal raw forwarder (recvmmsg, "is it from A?", sendmmsg to B: no protocol at all), and
-// the same measurement is repeated. Delivered throughput is measured at the receiver.
+// the same measurement is repeated. Delivered throughput is measured at the receiver, which
+// counts lengths without copying payloads so that it is not the bottleneck. With two or more
+// CPUs the forwarder (relay or raw) gets a CPU of its own (--pin) and the peers share the rest.
+// --rounds alternates the two measurements and keeps the best of each, which damps noise from
+// other work on the host.
 //
 // The relay's per-session rate cap is lifted for the run (it would otherwise be the figure), but
 // the token bucket still runs on every packet.
@@ -52,7 +56,7 @@ ABSL_FLAG(int, size, 1200, "Datagram size in bytes.");
 ABSL_FLAG(bool, pin, true,
           "With two or more CPUs, run the forwarder on its own CPU and the peers on the others, so "
           "the forwarder, not scheduling, limits the throughput.");
-ABSL_FLAG(int, rounds, 1,
+ABSL_FLAG(int, rounds, 3,
           "Measurements of each kind, alternated (relay, raw, relay, raw, ...); the best of each "
           "is reported.");
 
