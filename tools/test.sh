@@ -14,7 +14,9 @@ passed=0
 failed=0
 for config in "${configs[@]}"; do
   flags=()
-  [[ $config == asan+ubsan ]] && flags=(--config=asan --config=ubsan)
+  # Suppression files by absolute path: Bazel does not expand the workspace in --test_env.
+  [[ $config == asan+ubsan ]] && flags=(--config=asan --config=ubsan
+    "--test_env=LSAN_OPTIONS=suppressions=$PWD/tools/sanitizers/lsan.supp")
   echo "== bazel test //... ($config)"
   log=$(mktemp)
   bazel test "${flags[@]}" --test_summary=short //... 2>&1 | tee "$log" | \

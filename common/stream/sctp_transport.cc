@@ -74,9 +74,9 @@ uint32_t ToMs(absl::Duration d) { return static_cast<uint32_t>(absl::ToInt64Mill
 // addresses (small integers, never reused) to live transports so usrsctp's callbacks, which may
 // run on any thread and after a transport is gone, find their transport or nothing.
 //
-// Locks, in the order they may be taken: lifecycle_mu_ (init/finish) → usrsctp's own locks →
-// registry_mu_ (usrsctp callbacks take it) → a transport's outbox_mu_. clock_mu_ is never held
-// while calling usrsctp.
+// Locks, in the order they may be taken: lifecycle_mu_ (init/finish) → timers_mu_ → usrsctp's
+// own locks → registry_mu_ (usrsctp callbacks take it) → a transport's outbox_mu_. clock_mu_ is
+// never held while calling usrsctp.
 class UsrsctpLibrary {
  public:
   static UsrsctpLibrary& Get() {
@@ -134,6 +134,7 @@ class UsrsctpLibrary {
         initialized_ = false;
         return;
       }
+      absl::MutexLock timers_lock(&timers_mu_);
       usrsctp_handle_timers(kFinishStepMs);
     }
   }
@@ -152,6 +153,7 @@ class UsrsctpLibrary {
       if (elapsed_ms <= 0) return;
       clock_ += absl::Milliseconds(elapsed_ms);
     }
+    absl::MutexLock lock(&timers_mu_);
     usrsctp_handle_timers(static_cast<uint32_t>(elapsed_ms));
   }
 
@@ -186,6 +188,11 @@ class UsrsctpLibrary {
 
   absl::Mutex clock_mu_;
   absl::Time clock_ ABSL_GUARDED_BY(clock_mu_) = absl::InfinitePast();
+
+  // usrsctp_handle_timers walks the callout queue through unlocked globals (the callout in
+  // progress, the next one): two threads in it at once corrupt the heap (seen with two event
+  // loops). usrsctp's own timer thread never has that problem, being one thread.
+  absl::Mutex timers_mu_;
 };
 
 absl::StatusOr<std::unique_ptr<SctpTransport>> SctpTransport::New(
@@ -453,6 +460,27 @@ void SctpTransport::Abort() {
   if (state_ == State::kClosed) return;
   MarkClosed(absl::CancelledError("aborted by this side"));
   Service();
+}
+
+absl::StatusOr<SctpTransport::PathInfo> SctpTransport::GetPathInfo() {
+  if (socket_ == nullptr || (state_ != State::kConnected && state_ != State::kClosing)) {
+    return absl::FailedPreconditionError("the association is not up");
+  }
+  struct sctp_status status = {};
+  socklen_t length = sizeof(status);
+  if (usrsctp_getsockopt(socket_, IPPROTO_SCTP, SCTP_STATUS, &status, &length) != 0) {
+    return absl::InternalError(ErrnoText("getsockopt(SCTP_STATUS)", errno));
+  }
+  fprintf(stderr, "DEBUG state=%x pstate=%x outstrms=%u frag=%u\n", status.sstat_state, status.sstat_primary.spinfo_state, status.sstat_outstrms, status.sstat_fragmentation_point);
+  PathInfo info;
+  info.congestion_window = status.sstat_primary.spinfo_cwnd;
+  info.peer_window = status.sstat_rwnd;
+  info.smoothed_rtt = absl::Milliseconds(status.sstat_primary.spinfo_srtt);
+  info.rto = absl::Milliseconds(status.sstat_primary.spinfo_rto);
+  info.unacked_chunks = status.sstat_unackdata;
+  info.pending_chunks = status.sstat_penddata;
+  info.mtu = status.sstat_primary.spinfo_mtu;
+  return info;
 }
 
 size_t SctpTransport::BufferedAmount() {

@@ -191,6 +191,19 @@ class SctpTransport {
   // on_closed(kCancelled) follows.
   void Abort();
 
+  // What SCTP currently knows of the path (SCTP_STATUS), for diagnostics and metrics.
+  struct PathInfo {
+    uint32_t congestion_window = 0;  // Bytes.
+    uint32_t peer_window = 0;        // The peer's last advertised receive window, bytes.
+    absl::Duration smoothed_rtt;
+    absl::Duration rto;
+    uint32_t unacked_chunks = 0;
+    uint32_t pending_chunks = 0;  // Queued, not yet sent.
+    uint32_t mtu = 0;
+  };
+  // kFailedPrecondition unless connected or closing.
+  absl::StatusOr<PathInfo> GetPathInfo();
+
   State state() const { return state_; }
   const Stats& stats() const { return stats_; }
   // Bytes taken by Send and not yet acknowledged by the peer (0 when unknown).

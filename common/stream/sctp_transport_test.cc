@@ -24,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+extern "C" int sctp_get_tick_count(void);
 namespace edgelink::stream {
 namespace {
 
@@ -376,8 +377,23 @@ TEST(SctpTransportTest, CarriesDataIntactThroughLossAndReordering) {
   forward.Add(streams[0], RandomBytes(5'000'000, 5));
   forward.Add(streams[1], RandomBytes(3'000'000, 6));
   forward.Add(streams[2], RandomBytes(2'000'000, 7));
-  ASSERT_TRUE(h.RunUntil([&] { return forward.Delivered(h.b); }, [&] { forward.Step(); },
-                         absl::Hours(2)));
+  absl::Time report = h.now();
+  ASSERT_TRUE(h.RunUntil([&] { return forward.Delivered(h.b); }, [&] { forward.Step();
+    if (h.now() >= report) {
+      report = h.now() + absl::Seconds(10);
+      auto info = h.a.transport->GetPathInfo();
+      if (info.ok()) fprintf(stderr, "t=%.1f taken=%zu rx=%zu cwnd=%u prwnd=%u srtt=%s rto=%s unacked=%u pend=%u buffered=%zu sent=%lu/%lu tick=%d\n",
+        absl::ToDoubleSeconds(h.now() - absl::FromUnixSeconds(1'700'000'000)), forward.Taken(),
+        h.b.received[streams[0]].size() + h.b.received[streams[1]].size() + h.b.received[streams[2]].size(),
+        info->congestion_window, info->peer_window, absl::FormatDuration(info->smoothed_rtt).c_str(), absl::FormatDuration(info->rto).c_str(), info->unacked_chunks, info->pending_chunks, h.a.transport->BufferedAmount(), (unsigned long)h.a.datagrams_sent, (unsigned long)h.b.datagrams_sent, sctp_get_tick_count());
+    }
+  },
+                         absl::Hours(2)))
+      << "taken " << forward.Taken() << " received " << h.b.received[streams[0]].size() << "+"
+      << h.b.received[streams[1]].size() << "+" << h.b.received[streams[2]].size()
+      << " blocked " << h.a.blocked << " closed " << h.a.closed.value_or(absl::OkStatus()) << " "
+      << h.b.closed.value_or(absl::OkStatus()) << " virtual s "
+      << absl::ToDoubleSeconds(h.now() - absl::FromUnixSeconds(1'700'000'000));
   forward.ExpectReceivedBy(h.b);
   EXPECT_GT(h.dropped(), 100u);
   EXPECT_GT(h.reordered(), 100u);
@@ -392,10 +408,11 @@ TEST(SctpTransportTest, PausedReceiverStopsSenderUntilResumed) {
   h.b.transport->PauseReceiving();
   Writer writer(h.a, 31);
   writer.Add(stream, RandomBytes(8'000'000, 8));
-  // The sender fills the peer's window and its own buffer, then Send takes nothing.
-  ASSERT_TRUE(h.RunUntil([&] { return h.a.blocked; }, [&] { writer.Step(); }));
+  // The sender fills the peer's window, then its own buffer, then Send takes nothing.
+  h.RunFor(absl::Seconds(5), [&] { writer.Step(); });
+  ASSERT_TRUE(h.a.blocked);
   const size_t taken_when_blocked = writer.Taken();
-  h.RunFor(absl::Seconds(20), [&] { writer.Step(); });
+  h.RunFor(absl::Seconds(30), [&] { writer.Step(); });
   EXPECT_TRUE(h.a.blocked);
   EXPECT_EQ(writer.Taken(), taken_when_blocked) << "Send took data while the window was shut";
   EXPECT_TRUE(h.b.received.empty()) << "paused receiver still delivered";
@@ -549,7 +566,7 @@ TEST(SctpTransportTest, GarbageDatagramsAreDroppedWithoutHarm) {
   ASSERT_TRUE(h.Connect());
   std::mt19937_64 random(99);
   for (int i = 0; i < 2000; ++i) {
-    std::vector<uint8_t> junk = RandomBytes(random() % 1600, random());
+    std::vector<uint8_t> junk = RandomBytes(1 + random() % 1600, random());
     (i % 2 ? h.a : h.b).transport->OnDatagram(junk);
   }
   h.a.transport->OnDatagram({});
@@ -706,6 +723,8 @@ TEST(SctpTransportTest, PairsOnTwoThreadsDoNotInterfere) {
       b.transport->OnTimeout(absl::Now());
     }
     *ok = stream.has_value() && writer.Delivered(b);
+    a.transport.reset();  // Before the peers whose inboxes the callbacks fill.
+    b.transport.reset();
     if (*ok) writer.ExpectReceivedBy(b);
   };
   bool ok1 = false;

@@ -89,6 +89,16 @@ void AttachClient::Stop() {
   SetState(State::kStopped, "remote access off");
 }
 
+void AttachClient::Detach() {
+  std::vector<net::Datagram> goodbye;
+  if (state_ == State::kAttached) {
+    SendSealed(PacketType::kDetach, wire::EncodeDetach({wire::DetachReason::kShutdown}));
+    goodbye = TakeOutgoing();
+  }
+  Stop();
+  outgoing_ = std::move(goodbye);
+}
+
 void AttachClient::SetServer(const net::Endpoint& server, absl::Time now) {
   if (server == options_.server) return;
   options_.server = server;

@@ -90,6 +90,9 @@ class AttachClient {
   // no packet, no timer, until the next Start.
   void Start(absl::Time now);
   void Stop();
+  // Detach tells the basestation the device is going away (DETACH shutdown), so it shows offline
+  // at once, then stops. For a clean shutdown; the master switch uses Stop, which sends nothing.
+  void Detach();
   // SetServer points the client at a new basestation address (after re-resolving its name); an
   // attached session is kept only if the address is unchanged.
   void SetServer(const net::Endpoint& server, absl::Time now);

@@ -256,6 +256,16 @@ void DeviceDaemon::Drive() {
   client_timer_.Schedule(client_->next_timeout());
 }
 
+void DeviceDaemon::Shutdown() {
+  for (auto& [id, peer] : peers_) peer->connection->Close(loop_->Now());
+  DrivePeers();
+  peers_.clear();
+  if (client_) {
+    client_->Detach();
+    Drive();
+  }
+}
+
 void DeviceDaemon::Reload() {
   absl::StatusOr<DeviceConfig> config = LoadDeviceConfig(config_path_);
   if (!config.ok()) {

@@ -29,6 +29,8 @@ class DeviceDaemon {
                                                               io::EventLoop* loop);
   ~DeviceDaemon();
 
+  // Shutdown ends every session and tells the basestation (a clean exit, not the master switch).
+  void Shutdown();
   // Reload re-reads the config file; a bad file is logged and the running config kept.
   void Reload();
   // LogCounters logs one line with what the device has sent and received.

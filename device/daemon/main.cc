@@ -56,5 +56,6 @@ int main(int argc, char** argv) {
   }
   l.Run();
   LOG(INFO) << "device stopping";
+  d.Shutdown();
   return 0;
 }

@@ -372,6 +372,17 @@ TEST_F(AttachPairTest, MasterSwitchOffSendsNothingAndServerMarksOffline) {
   RunUntil([&] { return Attached(); }, absl::Seconds(1));
 }
 
+TEST_F(AttachPairTest, DetachTakesTheDeviceOfflineAtOnce) {
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  device_->Detach();
+  Flush();
+  RunFor(absl::Milliseconds(100));
+  EXPECT_FALSE(server_->IsAttached("cam-1"));
+  EXPECT_FALSE(presence_.back().online);
+  EXPECT_EQ(server_->counters().expired, 0u);  // Told, not timed out.
+  EXPECT_EQ(device_->state(), AttachClient::State::kStopped);
+}
+
 TEST_F(AttachPairTest, ReplayedKeepAliveIsDroppedAndCounted) {
   std::vector<std::vector<uint8_t>> keepalives;
   drop_ = [&](bool to_server, const std::vector<uint8_t>& bytes) {

@@ -127,6 +127,9 @@ class RendezvousTest : public ::testing::Test {
     basestation::ServerOptions options;
     options.registry_path = db_;
     options.attach_listen = *net::Endpoint::Parse("127.0.0.1:0");
+    // Quick liveness, so a device that stops is offline within seconds.
+    options.attach.keepalive_interval = absl::Seconds(1);
+    options.attach.liveness_timeout = absl::Seconds(3);
     options.api_listen = *net::Endpoint::Parse("127.0.0.1:0");
     options.zone = "devices.test";
     options.public_addresses = {*net::Endpoint::Parse("127.0.0.1:0")};
@@ -142,10 +145,17 @@ class RendezvousTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    device_loop_.reset();  // Stops the device first: it holds the daemon's sockets.
-    daemon_.reset();
+    StopDevice();
     bs_.Stop();
     server_.reset();
+  }
+
+  // Stops the device's loop thread, then the daemon (which unregisters from the loop), then the
+  // loop itself.
+  void StopDevice() {
+    if (device_loop_) device_loop_->Stop();
+    daemon_.reset();
+    device_loop_.reset();
   }
 
   void StartDevice(const std::string& id, const std::string& dir) {
@@ -264,6 +274,26 @@ TEST_F(RendezvousTest, PeerChannelCarriesRpcToTheDevice) {
   EXPECT_THAT(std::string(status.begin(), status.end()), HasSubstr("device_id=cam-1"));
   EXPECT_THAT(peer->Call("no-such-method", {}), StatusIs(absl::StatusCode::kUnimplemented));
   EXPECT_EQ(device_loop_->Run([&] { return daemon_->peer_count(); }), 1u);
+}
+
+TEST_F(RendezvousTest, WatchDeviceStreamsOnlineThenOffline) {
+  auto credentials = *tls::ChannelCredentials(
+      {pki_->server_ca(), pki_->client_cert("alice"), pki_->client_key("alice")});
+  auto stub = proto::Basestation::NewStub(grpc::CreateChannel(api_, credentials));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  proto::DeviceRef ref;
+  ref.set_device_id("cam-1");
+  auto reader = stub->WatchDevice(&context, ref);
+  proto::Device update;
+  ASSERT_TRUE(reader->Read(&update));
+  EXPECT_EQ(update.device_id(), "cam-1");
+  EXPECT_TRUE(update.online());
+  // The device goes quiet (its daemon stops); the basestation expires it and says so.
+  StopDevice();
+  ASSERT_TRUE(reader->Read(&update));
+  EXPECT_FALSE(update.online());
+  context.TryCancel();
 }
 
 TEST_F(RendezvousTest, BadDeviceIdsGetTheirDocumentedStatusWithoutEchoingThem) {
