@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/flags/parse.h"
+#include "absl/flags/usage_config.h"
+#include "common/tool/version.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
@@ -17,6 +19,9 @@ std::string NormalizeFlagName(absl::string_view arg) {
 }
 
 std::vector<char*> ParseFlags(int argc, char** argv) {
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] { return std::string("edgelink " EDGELINK_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage);
   // The normalized strings must outlive absl's parsing and the returned pointers.
   static std::vector<std::string>* normalized = new std::vector<std::string>();
   std::vector<char*> args;
