@@ -10,6 +10,7 @@
 #include "common/crypto/hkdf.h"
 #include "common/status/status_macros.h"
 #include "common/wire/bytes.h"
+#include "common/wire/packet.h"
 
 namespace edgelink::basestation {
 namespace {
@@ -218,7 +219,11 @@ std::optional<net::Endpoint> RelayServer::OnPacket(const net::Endpoint& from,
   }
   const int64_t now_ns = UnixNanos(now);
   if (packet[0] == kRelayControlByte) {
-    HandleBind(from, packet, now_ns);
+    if (packet.size() >= 2 && packet[1] == kRelayReflectType) {
+      HandleReflect(from, packet);
+    } else {
+      HandleBind(from, packet, now_ns);
+    }
     return std::nullopt;
   }
 
@@ -253,6 +258,19 @@ std::optional<net::Endpoint> RelayServer::OnPacket(const net::Endpoint& from,
   ++counters_.packets_forwarded;
   counters_.bytes_forwarded += packet.size();
   return to;
+}
+
+void RelayServer::HandleReflect(const net::Endpoint& from, absl::Span<const uint8_t> packet) {
+  if (packet.size() != kRelayReflectSize ||
+      !std::all_of(packet.begin() + 2, packet.end(), [](uint8_t b) { return b == 0; })) {
+    return Drop(RelayDropReason::kMalformed);
+  }
+  wire::ByteWriter out;
+  out.WriteU8(kRelayControlByte);
+  out.WriteU8(kRelayReflectionType);
+  wire::WriteEndpoint(from, out);
+  ++counters_.reflections;
+  outgoing_.push_back({from, out.Take()});
 }
 
 void RelayServer::HandleBind(const net::Endpoint& from, absl::Span<const uint8_t> packet,

@@ -15,6 +15,9 @@
 //                               (at least 64 bytes in all; side 0 = client, 1 = device)
 // RELAY_BOUND  (relay -> peer)  0x03 || 0x02 || session_id[16] || state u8           (19 bytes)
 //                               (state 1 = waiting for the other side, 2 = both sides bound)
+// RELAY_REFLECT (anyone -> relay) 0x03 || 0x03 || zero padding (32 bytes in all)
+// RELAY_REFLECTION (relay -> sender) 0x03 || 0x04 || endpoint the REFLECT came from
+//                               (family u8 4|6 || address || port u16; at most 21 bytes)
 // ticket                        session_id[16] || expiry_unix_s u64 || mac[16]
 // mac                           HMAC-SHA256(relay_key, "edgelink/1 relay" || session_id
 //                               || expiry_unix_s)[0..16]
@@ -30,6 +33,10 @@
 // BIND is at most 2 x 19 bytes, less than the 64-byte BIND, so a spoofed BIND cannot make the
 // relay an amplifier. Peers repeat RELAY_BIND (same ticket) until they see state 2, and whenever
 // they may have moved.
+//
+// Reflection. A client is not attached over UDP, so it learns its own public (server-reflexive)
+// address the way STUN does: a RELAY_REFLECT is answered with the address it came from. The answer
+// is smaller than the request; a reflection is a hint, validated by the probes that follow.
 //
 // Forwarding. Once both sides are bound, a peer packet from one side's bound address is sent,
 // byte for byte, to the other side's bound address. A peer packet from an address that is not
@@ -78,6 +85,9 @@ namespace edgelink::basestation {
 inline constexpr uint8_t kRelayControlByte = 0x03;
 inline constexpr uint8_t kRelayBindType = 0x01;
 inline constexpr uint8_t kRelayBoundType = 0x02;
+inline constexpr uint8_t kRelayReflectType = 0x03;
+inline constexpr uint8_t kRelayReflectionType = 0x04;
+inline constexpr size_t kRelayReflectSize = 32;
 
 inline constexpr size_t kRelaySessionIdSize = 16;
 inline constexpr size_t kRelayMacSize = 16;
@@ -171,6 +181,7 @@ absl::string_view RelayDropReasonName(RelayDropReason reason);
 struct RelayCounters {
   uint64_t packets_received = 0;
   uint64_t binds = 0;             // Accepted BINDs (each answered with BOUND).
+  uint64_t reflections = 0;       // REFLECTs answered.
   uint64_t sessions = 0;          // Sessions created.
   uint64_t sessions_expired = 0;  // Sessions ended by idle timeout or ticket expiry.
   uint64_t packets_forwarded = 0;
@@ -271,6 +282,7 @@ class RelayServer {
 
   void Drop(RelayDropReason reason) { ++counters_.dropped[static_cast<int>(reason)]; }
   void HandleBind(const net::Endpoint& from, absl::Span<const uint8_t> packet, int64_t now_ns);
+  void HandleReflect(const net::Endpoint& from, absl::Span<const uint8_t> packet);
   // A packet from either side at `now_ns`: tops up the token bucket and keeps the session alive.
   void Touch(Session& session, int64_t now_ns);
   // Binds `side` of `slot` to `address`, unbinding the address from wherever it was.

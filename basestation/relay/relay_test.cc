@@ -14,6 +14,7 @@
 #include "common/status/status_matchers.h"
 #include "common/wire/bytes.h"
 #include "gmock/gmock.h"
+#include "common/wire/packet.h"
 #include "gtest/gtest.h"
 
 namespace edgelink::basestation {
@@ -524,6 +525,42 @@ TEST_F(RelayTest, GarbageAndTruncationsNeverCrash) {
             c.packets_forwarded + c.dropped_total() + c.binds);
   EXPECT_EQ(c.dropped[static_cast<int>(RelayDropReason::kExpiredTicket)], 0u);
   EXPECT_LE(relay_->session_count(), 2u);
+}
+
+}  // namespace
+}  // namespace edgelink::basestation
+
+namespace edgelink::basestation {
+namespace {
+
+TEST(RelayReflectTest, AnswersWithTheSourceAddressAndNeverAmplifies) {
+  crypto::SecretBytes secret = crypto::SecretBytes::CopyFrom(std::vector<uint8_t>(32, 7));
+  auto relay = *RelayServer::New({}, *RelayKey::Derive(secret));
+  const net::Endpoint from = *net::Endpoint::Parse("203.0.113.9:40001");
+  std::vector<uint8_t> reflect(kRelayReflectSize, 0);
+  reflect[0] = kRelayControlByte;
+  reflect[1] = kRelayReflectType;
+  EXPECT_FALSE(relay->OnPacket(from, reflect, absl::Now()).has_value());
+  std::vector<net::Datagram> out = relay->TakeOutgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to, from);
+  EXPECT_LE(out[0].bytes.size(), reflect.size());
+  wire::ByteReader in(absl::MakeConstSpan(out[0].bytes).subspan(2));
+  net::Endpoint seen;
+  ASSERT_TRUE(wire::ReadEndpoint(in, &seen));
+  EXPECT_EQ(seen, from);
+  EXPECT_EQ(relay->counters().reflections, 1u);
+  // Short, long or non-zero padding: dropped, unanswered.
+  for (size_t size : {size_t{2}, kRelayReflectSize - 1, kRelayReflectSize + 1}) {
+    std::vector<uint8_t> bad(size, 0);
+    bad[0] = kRelayControlByte;
+    bad[1] = kRelayReflectType;
+    (void)relay->OnPacket(from, bad, absl::Now());
+  }
+  reflect[20] = 1;
+  (void)relay->OnPacket(from, reflect, absl::Now());
+  EXPECT_TRUE(relay->TakeOutgoing().empty());
+  EXPECT_EQ(relay->counters().drops(RelayDropReason::kMalformed), 4u);
 }
 
 }  // namespace

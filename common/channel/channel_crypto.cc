@@ -33,7 +33,7 @@ absl::StatusOr<PeerHeader> ParsePeerHeader(absl::Span<const uint8_t> packet) {
     return absl::InvalidArgumentError("peer packet too short");
   }
   const uint8_t kind = type & 0x7f;
-  if (marker != kPeerPacketMarker || kind < 1 || kind > 4) {
+  if (marker != kPeerPacketMarker || kind < 1 || kind > 5) {
     return absl::InvalidArgumentError("not a peer packet");
   }
   header.type = static_cast<PeerPacketType>(kind);

@@ -28,6 +28,7 @@ enum class PeerPacketType : uint8_t {
   kProbeAck = 2,  // u32 probe id || endpoint the probe came from.
   kData = 3,      // u8 kind || bytes (see DataKind).
   kClose = 4,     // u8 reason.
+  kCandidates = 5,  // More addresses of the sender (candidates as in CONNECT_REQUEST).
 };
 
 enum class DataKind : uint8_t {

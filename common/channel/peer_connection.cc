@@ -30,6 +30,13 @@ std::vector<uint8_t> BuildRelayBind(Side side, absl::Span<const uint8_t> ticket)
   return out.Take();
 }
 
+std::vector<uint8_t> BuildRelayReflect() {
+  std::vector<uint8_t> reflect(32, 0);
+  reflect[0] = kRelayMarker;
+  reflect[1] = 3;  // REFLECT
+  return reflect;
+}
+
 absl::string_view PeerConnection::PathName(const Path& path) {
   if (path.via_relay) return "relay";
   switch (path.kind) {
@@ -102,36 +109,53 @@ PeerConnection::Path& PeerConnection::AddPath(wire::Candidate::Kind kind,
   return paths_.back();
 }
 
-void PeerConnection::AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now) {
-  if (state_ == State::kClosed || FindPath(candidate.endpoint) != nullptr) return;
-  if (candidate.kind == wire::Candidate::Kind::kRelay) return;  // The relay comes from options.
+void PeerConnection::AddPath(const wire::Candidate& candidate, absl::Time now) {
+  if (FindPath(candidate.endpoint) != nullptr) return;
   SendProbe(AddPath(candidate.kind, candidate.endpoint, false, now), now);
+}
+
+void PeerConnection::AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now) {
+  if (state_ == State::kClosed || candidate.kind == wire::Candidate::Kind::kRelay) return;
+  AddPath(candidate, now);
+  if (candidate.kind != wire::Candidate::Kind::kServerReflexive) return;
+  // A server-reflexive address that is also a host address: the peer is not behind a NAT.
+  const bool natted = std::none_of(paths_.begin(), paths_.end(), [&](const Path& p) {
+    return p.kind == wire::Candidate::Kind::kHost && p.remote == candidate.endpoint;
+  });
+  if (!natted) return;
+  const net::Endpoint& base = candidate.endpoint;
+  for (int i = 1; i <= options_.predicted_ports && base.port() + i <= 65535; ++i) {
+    AddPath({wire::Candidate::Kind::kPredicted,
+             base.WithPort(static_cast<uint16_t>(base.port() + i))},
+            now);
+  }
 }
 
 void PeerConnection::Start(absl::Time now) {
   started_ = now;
   last_heard_ = now;
-  for (const wire::Candidate& c : options_.remote_candidates) AddRemoteCandidate(c, now);
-  for (const wire::Candidate& c : options_.remote_candidates) {
-    if (c.kind != wire::Candidate::Kind::kServerReflexive) continue;
-    // A server-reflexive address that is also a host address: the peer is not behind a NAT.
-    const bool natted = std::none_of(
-        options_.remote_candidates.begin(), options_.remote_candidates.end(),
-        [&](const wire::Candidate& h) {
-          return h.kind == wire::Candidate::Kind::kHost && h.endpoint == c.endpoint;
-        });
-    if (!natted) continue;
-    for (int i = 1; i <= options_.predicted_ports && c.endpoint.port() + i <= 65535; ++i) {
-      AddRemoteCandidate({wire::Candidate::Kind::kPredicted,
-                          c.endpoint.WithPort(static_cast<uint16_t>(c.endpoint.port() + i))},
-                         now);
-    }
-  }
+  // Host candidates first, so a server-reflexive one equal to a host address is recognised.
+  std::vector<wire::Candidate> candidates = options_.remote_candidates;
+  std::stable_partition(candidates.begin(), candidates.end(), [](const wire::Candidate& c) {
+    return c.kind == wire::Candidate::Kind::kHost;
+  });
+  for (const wire::Candidate& c : candidates) AddRemoteCandidate(c, now);
   if (options_.relay.is_set()) {
     outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
+    outgoing_.push_back({options_.relay, BuildRelayReflect()});
     next_relay_bind_ = now + absl::Seconds(1);
     AddPath(wire::Candidate::Kind::kRelay, options_.relay, true, now);
   }
+}
+
+void PeerConnection::TellCandidates(Path& path) {
+  if (!reflexive_.is_set() || path.told_candidates) return;
+  path.told_candidates = true;
+  wire::ByteWriter out;
+  out.WriteU8(1);
+  out.WriteU8(static_cast<uint8_t>(wire::Candidate::Kind::kServerReflexive));
+  wire::WriteEndpoint(reflexive_, out);
+  SendOn(path, PeerPacketType::kCandidates, out.bytes());
 }
 
 void PeerConnection::SendOn(const Path& path, PeerPacketType type,
@@ -209,6 +233,7 @@ void PeerConnection::OnTimeout(absl::Time now) {
   if (now >= next_relay_bind_) {
     // Keep the relay binding fresh (its idle timeout is longer than this).
     outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
+    if (!reflexive_.is_set()) outgoing_.push_back({options_.relay, BuildRelayReflect()});
     next_relay_bind_ = now + (relay_bound_ ? absl::Seconds(20) : absl::Seconds(1));
   }
   const bool busy = now - last_sent_data_ < options_.keepalive_interval;
@@ -299,10 +324,32 @@ bool PeerConnection::OpenAndAdvance(const PeerHeader& header, absl::Span<const u
 
 void PeerConnection::HandleRelay(const net::Endpoint& from, absl::Span<const uint8_t> packet,
                                  absl::Time now) {
+  if (!options_.relay.is_set() || from != options_.relay || packet.size() < 2) {
+    ++counters_.dropped_malformed;
+    return;
+  }
+  if (packet[1] == 4) {
+    // RELAY_REFLECTION: our public address. Tell the peer on every path we have, since its NAT
+    // may let our probes in only once it has sent to this address.
+    wire::ByteReader in(packet.subspan(2));
+    net::Endpoint address;
+    if (!wire::ReadEndpoint(in, &address) || !in.done()) {
+      ++counters_.dropped_malformed;
+      return;
+    }
+    if (address == reflexive_) return;
+    reflexive_ = address;
+    for (Path& path : paths_) {
+      path.told_candidates = false;
+      if (path.state != PathState::kFailed && !(path.via_relay && !relay_bound_)) {
+        TellCandidates(path);
+      }
+    }
+    return;
+  }
   // RELAY_BOUND: marker, 2, session id[16], state (1 waiting, 2 both bound). Unauthenticated: it
   // only says when probing through the relay is worth it; probes decide if the path works.
-  if (!options_.relay.is_set() || from != options_.relay || packet.size() != 19 ||
-      packet[1] != 2 ||
+  if (packet.size() != 19 || packet[1] != 2 ||
       !std::equal(options_.session_id.begin(), options_.session_id.end(), packet.begin() + 2)) {
     ++counters_.dropped_malformed;
     return;
@@ -311,6 +358,7 @@ void PeerConnection::HandleRelay(const net::Endpoint& from, absl::Span<const uin
     relay_bound_ = true;
     if (Path* path = FindPath(options_.relay); path != nullptr && path->via_relay) {
       path->next_probe = now;
+      TellCandidates(*path);
     }
   }
 }
@@ -372,6 +420,7 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
         path->state = PathState::kUsable;
         path->usable_at = now;
         path->next_probe = now + options_.keepalive_interval;
+        TellCandidates(*path);
         ChooseActivePath(now);
       }
       return;
@@ -390,6 +439,24 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
       state_ = State::kClosed;
       active_ = -1;
       return;
+    case PeerPacketType::kCandidates: {
+      wire::ByteReader in(payload);
+      uint8_t count = 0;
+      if (!in.ReadU8(&count) || count > wire::kMaxCandidates) {
+        ++counters_.dropped_malformed;
+        return;
+      }
+      for (int i = 0; i < count; ++i) {
+        uint8_t kind = 0;
+        net::Endpoint endpoint;
+        if (!in.ReadU8(&kind) || kind < 1 || kind > 3 || !wire::ReadEndpoint(in, &endpoint)) {
+          ++counters_.dropped_malformed;
+          return;
+        }
+        AddRemoteCandidate({static_cast<wire::Candidate::Kind>(kind), endpoint}, now);
+      }
+      return;
+    }
   }
 }
 

@@ -34,6 +34,8 @@ namespace edgelink::channel {
 inline constexpr uint8_t kRelayMarker = 0x03;
 inline constexpr size_t kRelayTicketSize = 40;
 std::vector<uint8_t> BuildRelayBind(Side side, absl::Span<const uint8_t> ticket);
+// RELAY_REFLECT: asks the relay which address this socket's packets come from.
+std::vector<uint8_t> BuildRelayReflect();
 
 struct PeerConnectionOptions {
   Side side = Side::kClient;
@@ -93,6 +95,7 @@ class PeerConnection {
     // The last probe sent and when, to measure RTT from its answer.
     uint32_t last_probe_id = 0;
     absl::Time last_probe_at;
+    bool told_candidates = false;  // Our learned candidates went out on this path.
   };
 
   struct Received {
@@ -120,8 +123,12 @@ class PeerConnection {
   // Close tells the peer (on the active path) and stops.
   void Close(absl::Time now);
 
-  // A candidate the connection learned later (e.g. a relayed path to try once more).
+  // AddRemoteCandidate starts probing a candidate of the peer learned late (trickled). A
+  // server-reflexive one that is not also a host address brings predicted ports with it.
   void AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now);
+
+  // Our own public address as the relay saw it (unset until it answered).
+  const net::Endpoint& reflexive() const { return reflexive_; }
 
   State state() const { return state_; }
   uint64_t channel_id() const { return channel_id_; }
@@ -146,6 +153,9 @@ class PeerConnection {
   void SendOn(const Path& path, PeerPacketType type, absl::Span<const uint8_t> payload);
   void ChooseActivePath(absl::Time now);
   void HandleRelay(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
+  void AddPath(const wire::Candidate& candidate, absl::Time now);
+  // Sends what we learned of our own addresses on `path`, once.
+  void TellCandidates(Path& path);
   bool OpenAndAdvance(const PeerHeader& header, absl::Span<const uint8_t> packet,
                       std::vector<uint8_t>* payload);
   static int Rank(const Path& path);
@@ -169,6 +179,7 @@ class PeerConnection {
   absl::Time last_sent_data_ = absl::InfinitePast();
   absl::Time next_relay_bind_ = absl::InfiniteFuture();
   bool relay_bound_ = false;
+  net::Endpoint reflexive_;
 
   std::vector<net::Datagram> outgoing_;
   std::vector<Received> received_;

@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
+#include <string>
 #include <memory>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "common/status/status_matchers.h"
 #include "common/testing/seeded_random.h"
+#include "common/wire/bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -63,6 +66,14 @@ class PeerConnectionTest : public ::testing::Test {
   // The relay stand-in: BIND records the sender per side and answers BOUND; other datagrams go
   // to the other side's bound address.
   void AtRelay(const net::Endpoint& from, const std::vector<uint8_t>& bytes) {
+    if (!bytes.empty() && bytes[0] == kRelayMarker && bytes[1] == 3) {  // REFLECT
+      wire::ByteWriter reply;
+      reply.WriteU8(kRelayMarker);
+      reply.WriteU8(4);
+      wire::WriteEndpoint(from, reply);
+      Deliver(relay_, from, reply.Take(), absl::Milliseconds(15));
+      return;
+    }
     if (!bytes.empty() && bytes[0] == kRelayMarker) {
       bound_[bytes[2]] = from;
       std::vector<uint8_t> reply = {kRelayMarker, 2};
@@ -248,6 +259,27 @@ TEST_F(PeerConnectionTest, SurvivesTheDevicesNatRebinding) {
   SendNumbered(10, absl::Milliseconds(20));
   RunFor(absl::Milliseconds(50));
   EXPECT_EQ(device_got_.size(), 10u);
+}
+
+TEST_F(PeerConnectionTest, TrickledReflexiveCandidateOpensTheDirectPath) {
+  // The device's NAT filters: the client gets in only after the device sent to it. The device is
+  // not told any client address up front; it learns the client's public address through the
+  // relay (the client asks the relay for it and trickles it over the relay path).
+  std::set<std::pair<std::string, std::string>> sent;
+  block_ = [&](const net::Endpoint& from, const net::Endpoint& to) {
+    if (from == device_addr_) sent.insert({from.ToString(), to.ToString()});
+    return from == client_addr_ && to == device_addr_ &&
+           !sent.count({device_addr_.ToString(), client_addr_.ToString()});
+  };
+  client_ = Make(Side::kClient, {{wire::Candidate::Kind::kHost, device_addr_}});
+  device_ = Make(Side::kDevice, {});
+  client_->Start(now_);
+  device_->Start(now_);
+  Flush();
+  RunFor(absl::Seconds(2));
+  EXPECT_EQ(client_->reflexive(), client_addr_);
+  EXPECT_EQ(ActivePath(*client_), "local");
+  EXPECT_EQ(ActivePath(*device_), "direct");  // The trickled server-reflexive address.
 }
 
 TEST_F(PeerConnectionTest, KeysUpdateAndDataKeepsFlowing) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -88,7 +89,7 @@ class UsrsctpLibrary {
   // address.
   uintptr_t Register(SctpTransport* transport) ABSL_LOCKS_EXCLUDED(lifecycle_mu_, registry_mu_) {
     {
-      absl::MutexLock lock(&lifecycle_mu_);
+      std::lock_guard<std::mutex> lock(lifecycle_mu_);
       if (!initialized_) {
         usrsctp_init_nothreads(0, &UsrsctpLibrary::ConnOutput, nullptr);
         // Neither is of use over one AF_CONN address, and both widen what a peer can reach.
@@ -105,7 +106,7 @@ class UsrsctpLibrary {
     }
     uintptr_t id;
     {
-      absl::MutexLock lock(&registry_mu_);
+      std::lock_guard<std::mutex> lock(registry_mu_);
       id = next_id_++;
       transports_[id] = transport;
     }
@@ -118,13 +119,13 @@ class UsrsctpLibrary {
   void Unregister(uintptr_t id) ABSL_LOCKS_EXCLUDED(lifecycle_mu_, registry_mu_) {
     usrsctp_deregister_address(reinterpret_cast<void*>(id));
     {
-      absl::MutexLock lock(&registry_mu_);
+      std::lock_guard<std::mutex> lock(registry_mu_);
       transports_.erase(id);
     }
-    absl::MutexLock lock(&lifecycle_mu_);
+    std::lock_guard<std::mutex> lock(lifecycle_mu_);
     if (--users_ > 0) return;
     {
-      absl::MutexLock clock_lock(&clock_mu_);
+      std::lock_guard<std::mutex> clock_lock(clock_mu_);
       clock_ = absl::InfinitePast();
     }
     // Closed endpoints are freed by a timer; run timers until usrsctp lets go. If it never does
@@ -134,7 +135,7 @@ class UsrsctpLibrary {
         initialized_ = false;
         return;
       }
-      absl::MutexLock timers_lock(&timers_mu_);
+      std::lock_guard<std::mutex> timers_lock(timers_mu_);
       usrsctp_handle_timers(kFinishStepMs);
     }
   }
@@ -143,7 +144,7 @@ class UsrsctpLibrary {
   void AdvanceClock(absl::Time now) ABSL_LOCKS_EXCLUDED(clock_mu_) {
     int64_t elapsed_ms;
     {
-      absl::MutexLock lock(&clock_mu_);
+      std::lock_guard<std::mutex> lock(clock_mu_);
       if (clock_ == absl::InfinitePast()) {
         clock_ = now;
         return;
@@ -153,14 +154,14 @@ class UsrsctpLibrary {
       if (elapsed_ms <= 0) return;
       clock_ += absl::Milliseconds(elapsed_ms);
     }
-    absl::MutexLock lock(&timers_mu_);
+    std::lock_guard<std::mutex> lock(timers_mu_);
     usrsctp_handle_timers(static_cast<uint32_t>(elapsed_ms));
   }
 
   // usrsctp's socket upcall: something to read, room to write, or an error.
   static void Upcall(struct socket* /*sock*/, void* arg, int /*flags*/) {
     UsrsctpLibrary& library = Get();
-    absl::MutexLock lock(&library.registry_mu_);
+    std::lock_guard<std::mutex> lock(library.registry_mu_);
     auto it = library.transports_.find(reinterpret_cast<uintptr_t>(arg));
     if (it != library.transports_.end()) it->second->MarkNeedsService();
   }
@@ -172,27 +173,29 @@ class UsrsctpLibrary {
   static int ConnOutput(void* addr, void* buffer, size_t length, uint8_t /*tos*/,
                         uint8_t /*set_df*/) {
     UsrsctpLibrary& library = Get();
-    absl::MutexLock lock(&library.registry_mu_);
+    std::lock_guard<std::mutex> lock(library.registry_mu_);
     auto it = library.transports_.find(reinterpret_cast<uintptr_t>(addr));
     if (it != library.transports_.end()) it->second->QueueDatagram(buffer, length);
     return 0;
   }
 
-  absl::Mutex lifecycle_mu_;
+  // std::mutex rather than absl::Mutex throughout: Debian's Abseil is not built with TSan
+  // annotations, so TSan could not see absl::Mutex synchronise.
+  std::mutex lifecycle_mu_;
   bool initialized_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
   int users_ ABSL_GUARDED_BY(lifecycle_mu_) = 0;
 
-  absl::Mutex registry_mu_;
+  std::mutex registry_mu_;
   uintptr_t next_id_ ABSL_GUARDED_BY(registry_mu_) = 1;
   absl::flat_hash_map<uintptr_t, SctpTransport*> transports_ ABSL_GUARDED_BY(registry_mu_);
 
-  absl::Mutex clock_mu_;
+  std::mutex clock_mu_;
   absl::Time clock_ ABSL_GUARDED_BY(clock_mu_) = absl::InfinitePast();
 
   // usrsctp_handle_timers walks the callout queue through unlocked globals (the callout in
   // progress, the next one): two threads in it at once corrupt the heap (seen with two event
   // loops). usrsctp's own timer thread never has that problem, being one thread.
-  absl::Mutex timers_mu_;
+  std::mutex timers_mu_;
 };
 
 absl::StatusOr<std::unique_ptr<SctpTransport>> SctpTransport::New(
@@ -233,7 +236,8 @@ SctpTransport::SctpTransport(Role role,
 
 SctpTransport::~SctpTransport() {
   if (socket_ != nullptr) CloseSocket();
-  FlushOutbox();
+  // The ABORT that closing made is dropped with everything else queued: calling send_datagram
+  // from a destructor would reach into objects the owner may be tearing down too.
   if (conn_id_ != 0) UsrsctpLibrary::Get().Unregister(conn_id_);
 }
 
@@ -313,7 +317,7 @@ absl::Status SctpTransport::Start() {
 
 void SctpTransport::QueueDatagram(const void* data, size_t length) {
   const uint8_t* bytes = static_cast<const uint8_t*>(data);
-  absl::MutexLock lock(&outbox_mu_);
+  std::lock_guard<std::mutex> lock(outbox_mu_);
   outbox_.emplace_back(bytes, bytes + length);
 }
 
@@ -332,7 +336,7 @@ void SctpTransport::OnDatagram(absl::Span<const uint8_t> datagram) {
 absl::Time SctpTransport::NextTimeout(absl::Time now) const {
   if (needs_service_.load(std::memory_order_acquire)) return now;
   {
-    absl::MutexLock lock(&outbox_mu_);
+    std::lock_guard<std::mutex> lock(outbox_mu_);
     if (!outbox_.empty()) return now;
   }
   if (state_ == State::kClosed) return absl::InfiniteFuture();
@@ -471,7 +475,6 @@ absl::StatusOr<SctpTransport::PathInfo> SctpTransport::GetPathInfo() {
   if (usrsctp_getsockopt(socket_, IPPROTO_SCTP, SCTP_STATUS, &status, &length) != 0) {
     return absl::InternalError(ErrnoText("getsockopt(SCTP_STATUS)", errno));
   }
-  fprintf(stderr, "DEBUG state=%x pstate=%x outstrms=%u frag=%u\n", status.sstat_state, status.sstat_primary.spinfo_state, status.sstat_outstrms, status.sstat_fragmentation_point);
   PathInfo info;
   info.congestion_window = status.sstat_primary.spinfo_cwnd;
   info.peer_window = status.sstat_rwnd;
@@ -576,7 +579,7 @@ void SctpTransport::Service() {
     }
     FlushOutbox();
     {
-      absl::MutexLock lock(&outbox_mu_);
+      std::lock_guard<std::mutex> lock(outbox_mu_);
       again = service_again_ || !outbox_.empty();
     }
     // An upcall during this round (from our own calls into usrsctp) means more to read, unless
@@ -715,7 +718,7 @@ void SctpTransport::HandleMessage(uint16_t stream, uint32_t ppid, absl::Span<con
 void SctpTransport::FlushOutbox() {
   std::vector<std::vector<uint8_t>> batch;
   {
-    absl::MutexLock lock(&outbox_mu_);
+    std::lock_guard<std::mutex> lock(outbox_mu_);
     batch.swap(outbox_);
   }
   for (const std::vector<uint8_t>& datagram : batch) {

@@ -61,6 +61,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -68,7 +69,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
@@ -149,8 +149,9 @@ class SctpTransport {
   SctpTransport(const SctpTransport&) = delete;
   SctpTransport& operator=(const SctpTransport&) = delete;
 
-  // Aborts a live association (the ABORT goes to send_datagram) and releases usrsctp. Calls no
-  // other callback.
+  // Drops a live association without telling the peer (its heartbeats or retransmissions time
+  // out) and releases usrsctp. Calls no callback, send_datagram included. To end the association
+  // visibly, call Abort() (the ABORT is sent at once) or Close() and wait for on_closed first.
   ~SctpTransport();
 
   // OnDatagram feeds one packet received from the peer. Anything is accepted: usrsctp checks the
@@ -271,7 +272,7 @@ class SctpTransport {
   std::vector<uint8_t> receive_buffer_;
 
   std::atomic<bool> needs_service_{false};
-  mutable absl::Mutex outbox_mu_;
+  mutable std::mutex outbox_mu_;  // Not absl::Mutex: see UsrsctpLibrary on TSan.
   std::vector<std::vector<uint8_t>> outbox_ ABSL_GUARDED_BY(outbox_mu_);
 };
 

@@ -41,6 +41,9 @@
 #                                        calls net_fail
 #   net_fail MESSAGE                     prints MESSAGE, the tails of logs in NET_LOG_DIR, exits 1
 
+# Bazel's strict action environment leaves the sbin directories (ip, nft, sysctl) off PATH.
+PATH=$PATH:/usr/sbin:/sbin
+
 NET_RUN=""
 NET_NAMESPACES=()
 NET_PIDS=()

@@ -17,6 +17,13 @@ namespace {
 
 }  // namespace
 
+std::string Describe(const Packet& packet) {
+  return absl::StrCat(packet.from.ToString(), " > ", packet.to.ToString(), " ",
+                      packet.bytes.size(), "B",
+                      packet.bytes.empty() ? "" : absl::StrCat(" type ", packet.bytes[0], ".",
+                                                               packet.bytes.size() > 1 ? packet.bytes[1] : 0));
+}
+
 net::Endpoint Ip(absl::string_view dotted) {
   absl::StatusOr<net::Endpoint> ip = net::Endpoint::ParseIp(dotted, 0);
   if (!ip.ok()) Die(absl::StrCat("bad address ", dotted, ": ", ip.status().ToString()));
@@ -33,6 +40,7 @@ void Link::Send(Packet packet) {
   const absl::Time now = sim_->now();
   if (config_.loss > 0 && sim_->Uniform() < config_.loss) {
     ++counters_.lost;
+    if (sim_->tracing()) sim_->Trace(absl::StrCat("lost ", Describe(packet)));
     return;
   }
   absl::Time sent = now;
@@ -42,6 +50,7 @@ void Link::Send(Packet packet) {
     if (backlog + static_cast<double>(packet.bytes.size()) >
         static_cast<double>(config_.queue_bytes)) {
       ++counters_.queue_dropped;
+      if (sim_->tracing()) sim_->Trace(absl::StrCat("queue full ", Describe(packet)));
       return;
     }
     busy_until_ =
@@ -86,6 +95,9 @@ absl::Duration Node::RoundTripToRoot() const {
 Socket::~Socket() { host_->sockets_.erase(local_.port()); }
 
 void Socket::SendTo(const net::Endpoint& to, std::vector<uint8_t> bytes) {
+  if (host_->sim().tracing()) {
+    host_->sim().Trace(absl::StrCat(host_->name(), " sends ", Describe({local_, to, bytes})));
+  }
   host_->Transmit({local_, to, std::move(bytes)});
 }
 
@@ -111,6 +123,7 @@ void Host::Receive(Packet packet) {
     ++dropped_no_socket_;
     return;
   }
+  if (sim().tracing()) sim().Trace(absl::StrCat(name(), " receives ", Describe(packet)));
   it->second->receiver_(packet.from, packet.bytes);
 }
 
@@ -272,12 +285,14 @@ void Nat::Inbound(Packet packet) {
   Mapping* mapping = Live(packet.to.port());
   if (mapping == nullptr) {
     ++counters_.dropped_no_mapping;
+    if (sim().tracing()) sim().Trace(absl::StrCat(name(), " no mapping ", Describe(packet)));
     return;
   }
   if (config_.filtering != NatFiltering::kEndpointIndependent) {
     auto it = mapping->permitted.find(PermissionFor(packet.from));
     if (it == mapping->permitted.end() || sim().now() >= it->second) {
       ++counters_.dropped_filtered;
+      if (sim().tracing()) sim().Trace(absl::StrCat(name(), " filtered ", Describe(packet)));
       return;
     }
   }

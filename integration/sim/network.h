@@ -43,6 +43,8 @@ struct Packet {
   net::Endpoint to;
   std::vector<uint8_t> bytes;
 };
+// "1.2.3.4:5 > 6.7.8.9:10 64B type 3.1": for traces (the first two bytes tell the protocol).
+std::string Describe(const Packet& packet);
 
 // One direction of a wire. Loss is decided when a packet enters; the rate limit serializes packets
 // through a FIFO of queue_bytes (tail drop beyond it); latency and jitter are added after.

@@ -1,6 +1,8 @@
 #include "integration/sim/scenario.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 #include <variant>
 
@@ -619,6 +621,13 @@ Scenario::Scenario(const ScenarioOptions& options)
 
 absl::StatusOr<std::unique_ptr<Scenario>> Scenario::New(const ScenarioOptions& options) {
   std::unique_ptr<Scenario> s(new Scenario(options));
+  if (std::getenv("EDGELINK_SIM_TRACE") != nullptr) {
+    // Debugging aid: every packet sent, delivered or dropped, on stderr.
+    const absl::Time start = s->sim_.now();
+    s->sim_.set_tracer([start](absl::Time at, const std::string& line) {
+      std::fprintf(stderr, "%10.3f %s\n", absl::ToDoubleSeconds(at - start), line.c_str());
+    });
+  }
   LinkConfig bs_link;
   bs_link.latency = options.basestation_one_way;
   Host& bs_host = s->internet_.AddHost("basestation", Ip("198.51.100.1"), bs_link);

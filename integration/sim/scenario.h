@@ -225,6 +225,7 @@ class ClientApp {
   // The last time the active path changed (to the one in use now).
   absl::Time path_changed() const { return path_changed_; }
   uint64_t path_changes() const { return path_changes_; }
+  const rpc::RpcCounters& rpc_counters() const { return rpc_.counters(); }
 
  private:
   ClientApp(Host* host, Basestation* basestation, absl::Duration control_delay);
@@ -316,6 +317,7 @@ struct ConnectReport {
   absl::Duration rtt;          // The configured client <-> basestation round trip.
 };
 
+// Set EDGELINK_SIM_TRACE=1 in the environment to get a packet trace on stderr.
 class Scenario {
  public:
   static constexpr absl::string_view kDeviceId = "cam-1";

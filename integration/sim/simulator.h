@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -49,6 +50,16 @@ class Simulator {
 
   uint64_t events_run() const { return events_run_; }
 
+  // An optional packet trace (what the network sends, delivers and drops), for debugging a
+  // scenario. Callers format a line only when tracing() holds, so it costs nothing otherwise.
+  void set_tracer(std::function<void(absl::Time, const std::string&)> tracer) {
+    tracer_ = std::move(tracer);
+  }
+  bool tracing() const { return tracer_ != nullptr; }
+  void Trace(const std::string& line) {
+    if (tracer_) tracer_(now_, line);
+  }
+
  private:
   struct Event {
     absl::Time at;
@@ -67,6 +78,7 @@ class Simulator {
   std::vector<Event> events_;  // A min-heap (std::push_heap with std::greater).
   uint64_t next_sequence_ = 0;
   uint64_t events_run_ = 0;
+  std::function<void(absl::Time, const std::string&)> tracer_;
 };
 
 // Alarm calls its callback once at the time it was last Set to: the way an actor (an app driving
