@@ -38,6 +38,8 @@ ABSL_FLAG(std::string, public_address, "127.0.0.1",
           "Comma-separated public IPs of this basestation, answered for <device>.<zone>.");
 ABSL_FLAG(absl::Duration, keepalive_interval, absl::Seconds(25),
           "How often devices send keep-alives (told to them at attach).");
+ABSL_FLAG(std::string, relay_listen, "0.0.0.0:7001",
+          "UDP address of the relay, for peers that cannot reach each other directly; empty: none.");
 ABSL_FLAG(std::string, api_listen, "",
           "TCP address of the gRPC API (mutual TLS), e.g. 0.0.0.0:7443; empty: no API.");
 ABSL_FLAG(std::string, tls_cert, "", "The API's certificate chain (PEM).");
@@ -74,6 +76,10 @@ absl::Status Serve() {
   if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
     ASSIGN_OR_RETURN(options.metrics_listen,
                      tool::ParseEndpointFlag("metrics-listen", FLAGS_metrics_listen));
+  }
+  if (!absl::GetFlag(FLAGS_relay_listen).empty()) {
+    ASSIGN_OR_RETURN(options.relay_listen,
+                     tool::ParseEndpointFlag("relay-listen", FLAGS_relay_listen));
   }
   options.zone = absl::GetFlag(FLAGS_zone);
   for (absl::string_view ip : absl::StrSplit(absl::GetFlag(FLAGS_public_address), ',')) {
@@ -118,10 +124,11 @@ absl::Status Serve() {
     RETURN_IF_ERROR(loop->OnSignal(signo, [&loop] { loop->Stop(); }));
   }
   // One machine-readable line, for scripts and tests that started us on port 0.
-  std::printf("READY attach=%s dns=%s metrics=%d api=%d\n",
+  std::printf("READY attach=%s dns=%s metrics=%d api=%d relay=%s\n",
               server->attach_endpoint().ToString().c_str(),
               server->dns_endpoint() ? server->dns_endpoint()->ToString().c_str() : "none",
-              server->metrics_port(), server->api_port());
+              server->metrics_port(), server->api_port(),
+              server->relay_endpoint() ? server->relay_endpoint()->ToString().c_str() : "none");
   std::fflush(stdout);
   LOG(INFO) << "basestation serving: attach " << server->attach_endpoint().ToString();
   loop->Run();

@@ -160,6 +160,11 @@ grpc::Status BasestationService::Connect(grpc::ServerContext* context,
     out->set_kind(static_cast<proto::Candidate::Kind>(c.kind));
     out->set_address(c.endpoint.ToString());
   }
+  if (session->relay.is_set()) {
+    response->set_relay_ticket(Chars(session->relay_ticket.data()), session->relay_ticket.size());
+    response->mutable_relay()->set_kind(proto::Candidate::RELAY);
+    response->mutable_relay()->set_address(session->relay.ToString());
+  }
   return grpc::Status::OK;
 }
 

@@ -32,11 +32,12 @@ struct Broker::Waiter {
 };
 
 Broker::Broker(BrokerOptions options, io::EventLoop* loop, AttachServer* attach,
-               crypto::RandomSource* random)
+               crypto::RandomSource* random, std::optional<RelayOffer> relay)
     : options_(options),
       loop_(loop),
       attach_(attach),
       random_(random),
+      relay_(std::move(relay)),
       resend_timer_(loop, [this] { OnResendTimer(); }) {}
 
 Broker::~Broker() { Close(); }
@@ -70,8 +71,14 @@ absl::StatusOr<BrokeredSession> Broker::Connect(absl::string_view device_id,
   request->client_fingerprint = client.fingerprint;
   request->client_name = client.name.substr(0, 64);
   request->client_candidates = std::move(client_candidates);
+  if (relay_.has_value()) {
+    request->relay = relay_->endpoint;
+    request->relay_ticket = relay_->make_ticket(request->session_id);
+  }
   waiter->session_id = request->session_id;
   waiter->session_key = crypto::SecretBytes::CopyFrom(request->session_key.span());
+  const net::Endpoint relay = request->relay;
+  const std::vector<uint8_t> ticket = request->relay_ticket;
 
   Pending pending{std::string(device_id), deadline, waiter, std::move(request), nullptr};
   // The loop owns `pending` from here; the lambda is copyable, hence the shared_ptr.
@@ -94,6 +101,8 @@ absl::StatusOr<BrokeredSession> Broker::Connect(absl::string_view device_id,
   session.session_id = waiter->session_id;
   session.session_key = std::move(waiter->session_key);
   session.device_candidates = response.device_candidates;
+  session.relay = relay;
+  session.relay_ticket = ticket;
   if (waiter->reflexive.has_value()) {
     // What the basestation itself sees: the device's public address.
     session.device_candidates.push_back(

@@ -4,7 +4,9 @@
 #define EDGELINK_BASESTATION_SERVER_BROKER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,14 @@ struct BrokeredSession {
   wire::SessionId session_id{};
   crypto::SecretBytes session_key;
   std::vector<wire::Candidate> device_candidates;
+  net::Endpoint relay;                // Unset: no relay.
+  std::vector<uint8_t> relay_ticket;
+};
+
+// Where the relay is and how to make its tickets; both peers get the same ticket.
+struct RelayOffer {
+  net::Endpoint endpoint;  // The relay's public address.
+  std::function<std::vector<uint8_t>(const wire::SessionId&)> make_ticket;
 };
 
 struct BrokerOptions {
@@ -46,7 +56,7 @@ struct BrokerOptions {
 class Broker {
  public:
   Broker(BrokerOptions options, io::EventLoop* loop, AttachServer* attach,
-         crypto::RandomSource* random);
+         crypto::RandomSource* random, std::optional<RelayOffer> relay = std::nullopt);
   ~Broker();
 
   // Connect asks the device to accept `client`: OK with the session, or kUnavailable (offline),
@@ -93,6 +103,7 @@ class Broker {
   io::EventLoop* loop_;
   AttachServer* attach_;
   crypto::RandomSource* random_;
+  std::optional<RelayOffer> relay_;
   std::function<void()> after_send_;
   // Loop thread only.
   absl::flat_hash_map<uint64_t, Pending> pending_;

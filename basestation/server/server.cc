@@ -84,6 +84,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   return server;
 }
 
+std::optional<net::Endpoint> Server::relay_endpoint() const {
+  if (!relay_) return std::nullopt;
+  return relay_->local_endpoint();
+}
+
 std::optional<net::Endpoint> Server::dns_endpoint() const {
   if (!dns_socket_) return std::nullopt;
   return dns_socket_->local_endpoint();
@@ -97,7 +102,28 @@ absl::Status Server::Init() {
   ASSIGN_OR_RETURN(attach_,
                    AttachServer::New(options_.attach, server_key, directory_.get(), &random_));
 
-  broker_ = std::make_unique<Broker>(options_.broker, loop_, attach_.get(), &random_);
+  std::optional<RelayOffer> offer;
+  if (options_.relay_listen.has_value()) {
+    ASSIGN_OR_RETURN(RelayKey derived, RelayKey::Derive(server_key));
+    // Shared with the broker, which makes tickets on gRPC threads; a RelayKey is immutable.
+    auto key = std::make_shared<const RelayKey>(std::move(derived));
+    ASSIGN_OR_RETURN(relay_,
+                     RelayService::Start(options_.relay, *key, *options_.relay_listen, loop_));
+    // Peers reach the relay at the basestation's public address, on the relay's port.
+    const net::Endpoint public_relay =
+        (options_.public_addresses.empty() ? relay_->local_endpoint()
+                                           : options_.public_addresses.front())
+            .WithPort(relay_->local_endpoint().port());
+    offer = RelayOffer{public_relay, [this, key](const wire::SessionId& id) {
+                         RelaySessionId relay_id;
+                         std::copy(id.begin(), id.end(), relay_id.begin());
+                         const auto ticket =
+                             MakeRelayTicket(*key, relay_id, absl::Now() + absl::Hours(12)).Encode();
+                         return std::vector<uint8_t>(ticket.begin(), ticket.end());
+                       }};
+  }
+  broker_ = std::make_unique<Broker>(options_.broker, loop_, attach_.get(), &random_,
+                                     std::move(offer));
   broker_->set_after_send([this] { SendOutgoing(); });
   ASSIGN_OR_RETURN(attach_socket_, io::UdpSocket::Bind(options_.attach_listen));
   // Room for bursts of keep-alives from many devices; the kernel caps what it grants.

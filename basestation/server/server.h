@@ -16,6 +16,7 @@
 #include "basestation/metrics/http_server.h"
 #include "basestation/metrics/metrics.h"
 #include "basestation/registry/registry.h"
+#include "basestation/relay/relay_service.h"
 #include "basestation/server/broker.h"
 #include "common/crypto/random.h"
 #include "common/io/event_loop.h"
@@ -35,6 +36,9 @@ struct ServerOptions {
   std::vector<net::Endpoint> public_addresses;  // What the zone answers (ports ignored).
   AttachServerOptions attach;
   BrokerOptions broker;
+  // The relay (UDP); unset: none, peers that cannot reach each other directly fail.
+  std::optional<net::Endpoint> relay_listen;
+  RelayOptions relay;
   // The gRPC API over mutual TLS; unset: no API (attach and DNS only).
   std::optional<net::Endpoint> api_listen;
   tls::TlsFiles tls;
@@ -52,6 +56,7 @@ class Server {
 
   const net::Endpoint& attach_endpoint() const { return attach_socket_->local_endpoint(); }
   std::optional<net::Endpoint> dns_endpoint() const;
+  std::optional<net::Endpoint> relay_endpoint() const;
   int metrics_port() const { return http_ ? http_->port() : 0; }
   int api_port() const { return api_port_; }
   // For the gRPC API: thread-safe.
@@ -79,6 +84,7 @@ class Server {
   std::unique_ptr<RegistryDirectory> directory_;
   std::unique_ptr<AttachServer> attach_;
   std::unique_ptr<Broker> broker_;
+  std::unique_ptr<RelayService> relay_;
   std::unique_ptr<DnsZone> dns_;
   std::unique_ptr<io::UdpSocket> attach_socket_;
   std::unique_ptr<io::UdpSocket> dns_socket_;

@@ -34,6 +34,8 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 ABSL_FLAG(std::string, secret, "", "The device's pairing secret (for pair).");
 ABSL_FLAG(std::string, name, "", "A name for this client or user, shown in access lists.");
 ABSL_FLAG(std::string, role, "user", "Role for users add: owner, user or guest.");
+ABSL_FLAG(bool, relay_only, false,
+          "rpc/diagnose: use the basestation relay only (no direct path, addresses not shared).");
 
 namespace edgelink::client {
 namespace {
@@ -47,6 +49,12 @@ constexpr char kUsage[] =
     "Identity: --cert/--key (an X.509 certificate from the vendor's client CA), --ca.";
 
 absl::Status Usage(absl::string_view problem) { return absl::InvalidArgumentError(problem); }
+
+PeerSessionOptions PeerOptions() {
+  PeerSessionOptions options;
+  options.relay_only = absl::GetFlag(FLAGS_relay_only);
+  return options;
+}
 
 absl::Status Run(const std::vector<std::string>& args) {
   if (args.empty()) return Usage("no command (try --help)");
@@ -97,7 +105,8 @@ absl::Status Run(const std::vector<std::string>& args) {
   }
   if (command == "rpc") {
     if (args.size() != 3 && args.size() != 4) return Usage("usage: client rpc DEVICE METHOD [PAYLOAD]");
-    absl::StatusOr<std::unique_ptr<PeerSession>> peer = PeerSession::Open(client, args[1]);
+    absl::StatusOr<std::unique_ptr<PeerSession>> peer =
+        PeerSession::Open(client, args[1], PeerOptions());
     if (!peer.ok()) return peer.status();
     const std::string payload = args.size() == 4 ? args[3] : "";
     absl::StatusOr<std::vector<uint8_t>> reply = (*peer)->Call(
@@ -110,7 +119,8 @@ absl::Status Run(const std::vector<std::string>& args) {
   }
   if (command == "diagnose") {
     if (absl::Status s = need(2, "diagnose DEVICE"); !s.ok()) return s;
-    absl::StatusOr<std::unique_ptr<PeerSession>> peer = PeerSession::Open(client, args[1]);
+    absl::StatusOr<std::unique_ptr<PeerSession>> peer =
+        PeerSession::Open(client, args[1], PeerOptions());
     if (!peer.ok()) return peer.status();
     // Let the slower paths finish racing before reporting.
     (*peer)->RunFor(absl::Seconds(2));

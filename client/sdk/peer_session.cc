@@ -22,7 +22,7 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
   std::vector<Candidate> mine;
   for (const net::Endpoint& address : io::LocalAddresses(net::Endpoint::Family::kIpv4,
                                                          peer->socket_->local_endpoint().port())) {
-    mine.push_back({"host", address});
+    if (!options.relay_only) mine.push_back({"host", address});
   }
   ASSIGN_OR_RETURN(peer->session_, client.Connect(device_id, mine));
 
@@ -43,6 +43,10 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
   }
   connection.relay = peer->session_.relay;
   connection.relay_ticket = peer->session_.relay_ticket;
+  connection.relay_only = options.relay_only;
+  if (options.relay_only && !connection.relay.is_set()) {
+    return absl::FailedPreconditionError("relay only was asked, but the basestation offers no relay");
+  }
   ASSIGN_OR_RETURN(peer->connection_,
                    channel::PeerConnection::New(std::move(connection), &peer->random_));
 

@@ -22,6 +22,8 @@ namespace edgelink::client {
 struct PeerSessionOptions {
   // How long Open waits for the first working path.
   absl::Duration connect_timeout = absl::Seconds(10);
+  // Use the basestation relay only (no direct path, our addresses not shared with the device).
+  bool relay_only = false;
 };
 
 class PeerSession {

@@ -115,7 +115,10 @@ void PeerConnection::AddPath(const wire::Candidate& candidate, absl::Time now) {
 }
 
 void PeerConnection::AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now) {
-  if (state_ == State::kClosed || candidate.kind == wire::Candidate::Kind::kRelay) return;
+  if (state_ == State::kClosed || candidate.kind == wire::Candidate::Kind::kRelay ||
+      options_.relay_only) {
+    return;
+  }
   AddPath(candidate, now);
   if (candidate.kind != wire::Candidate::Kind::kServerReflexive) return;
   // A server-reflexive address that is also a host address: the peer is not behind a NAT.
@@ -149,7 +152,7 @@ void PeerConnection::Start(absl::Time now) {
 }
 
 void PeerConnection::TellCandidates(Path& path) {
-  if (!reflexive_.is_set() || path.told_candidates) return;
+  if (!reflexive_.is_set() || path.told_candidates || options_.relay_only) return;
   path.told_candidates = true;
   wire::ByteWriter out;
   out.WriteU8(1);
@@ -389,6 +392,10 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
   // could not predict (or one that changed): a new path to validate.
   Path* path = FindPath(from);
   if (path == nullptr) {
+    if (options_.relay_only) {
+      ++counters_.dropped_unexpected;
+      return;
+    }
     path = &AddPath(wire::Candidate::Kind::kServerReflexive, from, false, now);
   }
   switch (header->type) {

@@ -44,6 +44,9 @@ struct PeerConnectionOptions {
   std::vector<wire::Candidate> remote_candidates;
   net::Endpoint relay;                // Unset: no relay path.
   std::vector<uint8_t> relay_ticket;  // kRelayTicketSize bytes when `relay` is set.
+  // Use the relay only: no direct probing, no candidates told, packets from anywhere but the
+  // relay dropped (a diagnostic, and what a user who wants to hide their address can choose).
+  bool relay_only = false;
 
   // Behind an address-and-port-dependent NAT with sequential allocation, the peer's mapping towards
   // us will likely be just above the one the basestation saw: probe this many ports above each
@@ -71,6 +74,7 @@ struct PeerConnectionCounters {
   uint64_t dropped_malformed = 0;
   uint64_t dropped_unauthenticated = 0;
   uint64_t dropped_replay = 0;
+  uint64_t dropped_unexpected = 0;  // Authenticated, but from an address not allowed (relay only).
   uint64_t path_switches = 0;
   uint64_t key_updates = 0;
 };

@@ -1,9 +1,11 @@
 // sctp_bench: in-memory throughput of SctpTransport. Two transports in one process, joined by a
 // pair of queues with no loss, move --megabytes through one stream; the receiver copies every byte
 // out, as an application would. Timers run on a virtual clock that jumps to the next deadline when
-// the queues are empty, so only CPU time is measured.
+// the queues are empty, so only CPU time is measured. (usrsctp's own gettimeofday reads, which a
+// clock running ahead upsets, only matter for loss recovery, and nothing is lost here; the number
+// of jumps is printed.)
 //
-// Baseline, in the same run: the same payload, cut into datagrams of exactly the sizes SCTP sent
+// Each is run --runs times and the fastest kept. Baseline, in the same run: the same payload, cut into datagrams of exactly the sizes SCTP sent
 // (recorded from the data direction), copied into a queue and out again: the cost of the channel
 // with no transport at all.
 //
@@ -16,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -26,6 +29,7 @@
 #include "common/stream/sctp_transport.h"
 
 ABSL_FLAG(int, megabytes, 100, "Megabytes (10^6 bytes) to move through one stream.");
+ABSL_FLAG(int, runs, 3, "Runs of each; the fastest counts (the machine may be busy).");
 
 namespace edgelink::stream {
 namespace {
@@ -47,6 +51,7 @@ struct Side {
 
 struct Result {
   double seconds = 0;
+  int timer_jumps = 0;  // Times the queues ran dry during the transfer.
   std::vector<uint16_t> data_datagram_sizes;  // Client to server.
   uint64_t ack_datagrams = 0;                 // Server to client.
 };
@@ -119,7 +124,10 @@ Result RunSctp(size_t total) {
       sent += *taken;
       if (*taken < size) client.blocked = true;
     }
-    if (!pump()) idle();
+    if (!pump()) {
+      idle();
+      ++result.timer_jumps;
+    }
     if (client.transport->state() == SctpTransport::State::kClosed) Die("association closed");
   }
   result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
@@ -157,22 +165,30 @@ double RunBaseline(size_t total, const std::vector<uint16_t>& sizes) {
 
 int Main() {
   const size_t total = static_cast<size_t>(absl::GetFlag(FLAGS_megabytes)) * 1'000'000;
-  if (total == 0) Die("--megabytes must be positive");
-  const Result sctp = RunSctp(total);
+  const int runs = absl::GetFlag(FLAGS_runs);
+  if (total == 0 || runs < 1) Die("--megabytes and --runs must be positive");
+  Result sctp = RunSctp(total);
+  for (int run = 1; run < runs; ++run) {
+    Result again = RunSctp(total);
+    if (again.seconds < sctp.seconds) sctp = std::move(again);
+  }
   if (sctp.data_datagram_sizes.empty()) Die("no datagrams recorded");
   uint64_t datagram_bytes = 0;
   for (uint16_t size : sctp.data_datagram_sizes) datagram_bytes += size;
-  const double baseline_seconds = RunBaseline(total, sctp.data_datagram_sizes);
+  double baseline_seconds = RunBaseline(total, sctp.data_datagram_sizes);
+  for (int run = 1; run < runs; ++run) {
+    baseline_seconds = std::min(baseline_seconds, RunBaseline(total, sctp.data_datagram_sizes));
+  }
 
   const double sctp_mbps = total / sctp.seconds / 1e6;
   const double baseline_mbps = total / baseline_seconds / 1e6;
-  std::printf("sctp_memory: %zu MB over one stream in %.3f s: %.1f MB/s (%.0f Mbit/s)\n",
-              total / 1'000'000, sctp.seconds, sctp_mbps, sctp_mbps * 8);
-  std::printf("  %zu data datagrams (mean %.0f bytes, %.1f%% overhead), %llu back\n",
+  std::printf("sctp_memory: %zu MB over one stream in %.3f s (best of %d): %.1f MB/s (%.0f Mbit/s)\n",
+              total / 1'000'000, sctp.seconds, runs, sctp_mbps, sctp_mbps * 8);
+  std::printf("  %zu data datagrams (mean %.0f bytes, %.1f%% overhead), %llu back, %d timer jumps\n",
               sctp.data_datagram_sizes.size(),
               static_cast<double>(datagram_bytes) / sctp.data_datagram_sizes.size(),
               100.0 * (static_cast<double>(datagram_bytes) / total - 1),
-              static_cast<unsigned long long>(sctp.ack_datagrams));
+              static_cast<unsigned long long>(sctp.ack_datagrams), sctp.timer_jumps);
   std::printf("baseline (copy through a datagram queue, same sizes): %.1f MB/s (%.0f Mbit/s)\n",
               baseline_mbps, baseline_mbps * 8);
   std::printf("BENCH sctp_memory mbit_s=%.0f ratio=%.4f\n", sctp_mbps * 8,

@@ -52,6 +52,9 @@ struct SctpSockstat {
 constexpr uint32_t kFinishStepMs = 1000;
 constexpr int kFinishAttempts = 100;
 
+// Sent datagrams' buffers kept for reuse.
+constexpr size_t kMaxSpareBuffers = 64;
+
 // Datagrams larger than this cannot be SCTP over anything and are not fed in.
 constexpr size_t kMaxInputDatagram = 65535;
 
@@ -97,6 +100,11 @@ class UsrsctpLibrary {
         usrsctp_sysctl_set_sctp_auth_enable(0);
         // ECN needs IP header bits our channel does not carry.
         usrsctp_sysctl_set_sctp_ecn_enable(0);
+        // No CRC32c: packets go out with a zero checksum and none is checked (RFC 9653's zero
+        // checksum, for SCTP over a lower layer that authenticates every packet, as the secure
+        // channel does). Debian's libusrsctp is built without optimisation and its table-driven
+        // CRC32c took ~30% of the CPU in sctp_bench.
+        usrsctp_enable_crc32c_offload();
         // The default (512) stops sends and drops received chunks well before a 1 MiB window
         // is full (~880 full-size chunks); 16384 covers 4 MiB windows of ~256-byte chunks.
         usrsctp_sysctl_set_sctp_max_chunks_on_queue(16384);
@@ -318,7 +326,13 @@ absl::Status SctpTransport::Start() {
 void SctpTransport::QueueDatagram(const void* data, size_t length) {
   const uint8_t* bytes = static_cast<const uint8_t*>(data);
   std::lock_guard<std::mutex> lock(outbox_mu_);
-  outbox_.emplace_back(bytes, bytes + length);
+  std::vector<uint8_t> datagram;
+  if (!spare_buffers_.empty()) {
+    datagram = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+  }
+  datagram.assign(bytes, bytes + length);
+  outbox_.push_back(std::move(datagram));
 }
 
 void SctpTransport::OnDatagram(absl::Span<const uint8_t> datagram) {
@@ -355,9 +369,10 @@ absl::StatusOr<uint16_t> SctpTransport::OpenStream() {
     return absl::FailedPreconditionError("the association is not connected");
   }
   const uint16_t first = role_ == Role::kClient ? 0 : 1;
+  const uint32_t ours = stream_limit_ > first ? (stream_limit_ - first + 1u) / 2 : 0;
   std::optional<uint16_t> id;
-  for (uint32_t tried = 0; tried < (stream_limit_ + 1u) / 2; ++tried) {
-    const uint16_t candidate = next_stream_id_;
+  for (uint32_t tried = 0; tried < ours; ++tried) {
+    const uint16_t candidate = next_stream_id_ < stream_limit_ ? next_stream_id_ : first;
     next_stream_id_ = candidate + 2 < stream_limit_ ? candidate + 2 : first;
     if (streams_.count(candidate) == 0) {
       id = candidate;
@@ -366,7 +381,7 @@ absl::StatusOr<uint16_t> SctpTransport::OpenStream() {
   }
   if (!id.has_value()) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("all ", (stream_limit_ + 1 - first) / 2, " stream ids of this side in use"));
+        absl::StrCat("all ", ours, " stream ids of this side are in use"));
   }
   StreamState& stream = streams_[*id];
   if (!pending_controls_.empty() || !SendControl(*id, kPpidOpen)) {
@@ -486,23 +501,24 @@ absl::StatusOr<SctpTransport::PathInfo> SctpTransport::GetPathInfo() {
   return info;
 }
 
-size_t SctpTransport::BufferedAmount() {
-  if (socket_ == nullptr) return 0;
+std::optional<size_t> SctpTransport::QueuedBytes() {
+  if (socket_ == nullptr) return std::nullopt;
   SctpSockstat stat = {};
   socklen_t length = sizeof(stat);
-  if (usrsctp_getsockopt(socket_, IPPROTO_SCTP, kSctpGetSndbufUse, &stat, &length) != 0) return 0;
+  if (usrsctp_getsockopt(socket_, IPPROTO_SCTP, kSctpGetSndbufUse, &stat, &length) != 0) {
+    return std::nullopt;  // No association (any more).
+  }
   return stat.ss_total_sndbuf;
 }
 
+size_t SctpTransport::BufferedAmount() { return QueuedBytes().value_or(0); }
+
 size_t SctpTransport::SendSpace() {
-  if (socket_ == nullptr) return 0;
-  SctpSockstat stat = {};
-  socklen_t length = sizeof(stat);
-  if (usrsctp_getsockopt(socket_, IPPROTO_SCTP, kSctpGetSndbufUse, &stat, &length) != 0) return 0;
-  // ss_total_sndbuf also counts per-chunk overhead that the send check leaves out, so this errs
-  // on the small side.
-  return stat.ss_total_sndbuf >= send_buffer_limit_ ? 0
-                                                     : send_buffer_limit_ - stat.ss_total_sndbuf;
+  const std::optional<size_t> queued = QueuedBytes();
+  // The queue size also counts per-chunk overhead that usrsctp's own check leaves out, so this
+  // errs on the small side.
+  if (!queued.has_value() || *queued >= send_buffer_limit_) return 0;
+  return send_buffer_limit_ - *queued;
 }
 
 bool SctpTransport::SendControl(uint16_t stream, uint32_t ppid) {
@@ -567,8 +583,9 @@ void SctpTransport::Service() {
   do {
     service_again_ = false;
     needs_service_.store(false, std::memory_order_release);
+    bool read_something = false;
     if (socket_ != nullptr) {
-      ReadSocket();
+      read_something = ReadSocket();
       if (state_ != State::kClosed && !pending_controls_.empty()) FlushControls();
       if (want_writable_ && state_ == State::kConnected && pending_controls_.empty() &&
           SendSpace() >= std::min(kWritableThreshold, send_buffer_limit_ / 4)) {
@@ -582,12 +599,10 @@ void SctpTransport::Service() {
       std::lock_guard<std::mutex> lock(outbox_mu_);
       again = service_again_ || !outbox_.empty();
     }
-    // An upcall during this round (from our own calls into usrsctp) means more to read, unless
-    // the only reason was reading, which is paused.
-    if (needs_service_.load(std::memory_order_acquire) && socket_ != nullptr &&
-        !receiving_paused_) {
-      again = true;
-    }
+    // An upcall during a round that read something (callbacks may have sent, and usrsctp may
+    // have queued more) means another look. Otherwise NextTimeout reports the flag to the owner,
+    // which keeps this loop from spinning on upcalls that bring nothing.
+    if (read_something && needs_service_.load(std::memory_order_acquire)) again = true;
   } while (again);
   in_service_ = false;
   if (state_ == State::kClosed && !close_reported_) {
@@ -597,14 +612,15 @@ void SctpTransport::Service() {
   }
 }
 
-void SctpTransport::ReadSocket() {
+bool SctpTransport::ReadSocket() {
+  bool read_something = false;
   while (socket_ != nullptr && state_ != State::kClosed) {
     if (receiving_paused_) {
       // Still notice an association that died while we were not reading.
       if ((usrsctp_get_events(socket_) & SCTP_EVENT_ERROR) != 0) {
         MarkClosed(absl::UnavailableError("association lost while receiving was paused"));
       }
-      return;
+      return read_something;
     }
     struct sctp_rcvinfo info = {};
     socklen_t info_length = sizeof(info);
@@ -616,15 +632,16 @@ void SctpTransport::ReadSocket() {
                                     reinterpret_cast<struct sockaddr*>(&from), &from_length,
                                     &info, &info_length, &info_type, &flags);
     if (n < 0) {
-      if (errno == EWOULDBLOCK || errno == EAGAIN) return;
+      if (errno == EWOULDBLOCK || errno == EAGAIN) return read_something;
       MarkClosed(absl::UnavailableError(ErrnoText("association lost: usrsctp_recvv", errno)));
-      return;
+      return true;
     }
     if (n == 0) {
       // End of file: the association shut down (normally SHUTDOWN_COMP came first).
       MarkClosed(absl::OkStatus());
-      return;
+      return true;
     }
+    read_something = true;
     const absl::Span<const uint8_t> bytes(receive_buffer_.data(), static_cast<size_t>(n));
     if ((flags & MSG_NOTIFICATION) != 0) {
       HandleNotification(bytes);
@@ -634,6 +651,7 @@ void SctpTransport::ReadSocket() {
       ++stats_.protocol_violations;
     }
   }
+  return read_something;
 }
 
 void SctpTransport::HandleNotification(absl::Span<const uint8_t> bytes) {
@@ -716,15 +734,27 @@ void SctpTransport::HandleMessage(uint16_t stream, uint32_t ppid, absl::Span<con
 }
 
 void SctpTransport::FlushOutbox() {
-  std::vector<std::vector<uint8_t>> batch;
+  std::vector<std::vector<uint8_t>> batch = std::move(flush_batch_);
+  batch.clear();
   {
     std::lock_guard<std::mutex> lock(outbox_mu_);
     batch.swap(outbox_);
   }
+  if (batch.empty()) return;
   for (const std::vector<uint8_t>& datagram : batch) {
     ++stats_.datagrams_out;
     send_datagram_(datagram);
   }
+  {
+    // Keep the buffers for the next packets: a malloc and a free less per packet.
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    for (std::vector<uint8_t>& datagram : batch) {
+      if (spare_buffers_.size() >= kMaxSpareBuffers) break;
+      spare_buffers_.push_back(std::move(datagram));
+    }
+  }
+  batch.clear();
+  flush_batch_ = std::move(batch);
 }
 
 }  // namespace edgelink::stream

@@ -35,20 +35,30 @@
 //  * usrsctp calls its output function and the socket upcall on whatever thread is inside usrsctp
 //    at the time, while holding its own locks: the owner in OnDatagram/Send/..., any transport's
 //    owner in OnTimeout (timers are process-wide, so one transport's OnTimeout can run another's
-//    retransmission), or the iterator thread. Re-entering usrsctp from there deadlocks. So both
+//    retransmission), and in principle the iterator thread (not seen: we bind one AF_CONN address
+//    and turn ASCONF off). Re-entering usrsctp from there deadlocks. So both
 //    callbacks only queue the packet (under a mutex) or set an atomic flag; the owner flushes the
 //    queue and reads the socket when it next enters the transport. NextTimeout returns `now` while
 //    such work is waiting.
+//  * usrsctp_handle_timers must not run on two threads at once: it walks the callout queue
+//    through unlocked globals, and two event loops doing so corrupted the heap. UsrsctpLibrary
+//    serialises it.
 //  * Timers: usrsctp has no "next timer" query, so NextTimeout asks for a tick every
 //    `timer_granularity` (10 ms, the period usrsctp's own timer thread uses). The usrsctp clock is
 //    process-wide: it advances to the latest `now` any transport passed, so every transport in a
-//    process must use the same clock (a virtual one in tests, absl::Now() in production). It
-//    restarts from the next `now` given once the last transport is gone.
-//  * RTT samples, and hence RTO, come from gettimeofday inside usrsctp, not from our clock. With
-//    a virtual clock the timers are virtual but RTTs are real (microseconds in memory), so the RTO
-//    sits at rto_min. Runs are repeatable in what they deliver, not packet for packet.
+//    process must use the same clock. It restarts from the next `now` given once the last
+//    transport is gone.
+//  * usrsctp also reads gettimeofday, behind our back: for RTT samples, for which chunks a T3
+//    timeout may retransmit (only those sent more than an RTO ago), for whether a heartbeat is
+//    due, for cookie lifetime. So `now` must advance at the rate of the real clock: absl::Now() in
+//    production. A virtual clock that runs ahead stalls loss recovery for good (seen: T3 fires and
+//    retransmits nothing, the path is marked down, no heartbeat ever revives it). Tests and the
+//    simulator must give usrsctp the same virtual wall clock: see virtual_wall_clock.h.
 //  * Non-blocking usrsctp_sendv takes a whole message or nothing, so Send sizes each message to the
 //    free send-buffer space, which it reads with SCTP_GET_SNDBUF_USE.
+//  * Packets carry no CRC32c and none is checked (process-wide): the channel below must
+//    authenticate every datagram, as the secure channel does (RFC 9653 makes the same argument
+//    for SCTP over DTLS). Both ends are this code, so they agree.
 //  * Data is read with usrsctp_recvv (not the receive_cb API): the receive_cb API hands every
 //    message over as soon as it arrives, which would leave no way to stop reading and let the
 //    window close.
@@ -155,13 +165,15 @@ class SctpTransport {
   ~SctpTransport();
 
   // OnDatagram feeds one packet received from the peer. Anything is accepted: usrsctp checks the
-  // CRC32c, the verification tag and the chunk layout and drops what fails.
+  // ports, the verification tag and the chunk layout and drops what fails (the CRC32c is not
+  // checked: the channel below authenticates; see above).
   void OnDatagram(absl::Span<const uint8_t> datagram);
 
-  // NextTimeout: when OnTimeout should next run. `now` if work is waiting; InfiniteFuture once
-  // closed.
+  // NextTimeout: when OnTimeout should next run: `now` if work is waiting (see above), else one
+  // timer_granularity after the last OnTimeout; InfiniteFuture once closed.
   absl::Time NextTimeout(absl::Time now) const;
-  // OnTimeout advances usrsctp's (process-wide) clock to `now`, runs due timers, and flushes.
+  // OnTimeout advances usrsctp's process-wide clock to `now` (which must keep pace with the real
+  // clock; see above), runs due timers, and flushes.
   void OnTimeout(absl::Time now);
 
   // OpenStream picks a free stream id of this side's parity and tells the peer. Fails with
@@ -177,11 +189,13 @@ class SctpTransport {
   absl::StatusOr<size_t> Send(uint16_t stream, absl::Span<const uint8_t> data);
 
   // CloseStream ends this side's direction of `stream` after the bytes already taken. kNotFound if
-  // the stream is not open, kFailedPrecondition if already closed by this side.
+  // the stream is not open, kFailedPrecondition if already closed by this side or the association
+  // is not connected.
   absl::Status CloseStream(uint16_t stream);
 
   // PauseReceiving stops reading: data stays in usrsctp, the window closes, the peer's Send
-  // returns 0. ResumeReceiving reads again, delivering what waited.
+  // returns 0. Events queued behind unread data (a stream's FIN, a graceful close) wait too; only
+  // the association's death is still noticed. ResumeReceiving reads again, delivering what waited.
   void PauseReceiving();
   void ResumeReceiving();
 
@@ -232,13 +246,16 @@ class SctpTransport {
   // flush queued datagrams, close the socket once the association is gone, and call on_closed
   // last. Re-entrant calls (from callbacks) only ask the outer call to go round again.
   void Service();
-  void ReadSocket();
+  // Reads until usrsctp has nothing (or receiving is paused); true if anything was read.
+  bool ReadSocket();
   void HandleNotification(absl::Span<const uint8_t> notification);
   void HandleMessage(uint16_t stream, uint32_t ppid, absl::Span<const uint8_t> data);
   void FlushOutbox();
   bool FlushControls();
   // Sends one control message; false if the send buffer cannot take it now.
   bool SendControl(uint16_t stream, uint32_t ppid);
+  // Bytes in usrsctp's send queue (SCTP_GET_SNDBUF_USE); nullopt without an association.
+  std::optional<size_t> QueuedBytes();
   size_t SendSpace();
   void FinishStreamIfDone(uint16_t stream);
   // Records the end of the association; the socket is closed and on_closed called by Service.
@@ -274,6 +291,8 @@ class SctpTransport {
   std::atomic<bool> needs_service_{false};
   mutable std::mutex outbox_mu_;  // Not absl::Mutex: see UsrsctpLibrary on TSan.
   std::vector<std::vector<uint8_t>> outbox_ ABSL_GUARDED_BY(outbox_mu_);
+  std::vector<std::vector<uint8_t>> spare_buffers_ ABSL_GUARDED_BY(outbox_mu_);
+  std::vector<std::vector<uint8_t>> flush_batch_;  // Owner thread only; kept for its capacity.
 };
 
 }  // namespace edgelink::stream

@@ -616,7 +616,7 @@ TEST(SctpTransportTest, GarbageDatagramsAreDroppedWithoutHarm) {
   }
   h.a.transport->OnDatagram({});
   EXPECT_EQ(h.a.transport->stats().datagrams_dropped, 1u);
-  // Packets with our ports and a valid checksum but a wrong verification tag.
+  // Packets with our ports (and a valid checksum) but a wrong verification tag.
   for (int i = 0; i < 500; ++i) {
     std::vector<uint8_t> forged = RandomBytes(12 + random() % 1188, random());
     forged[0] = forged[2] = 0x13;  // Port 5000 both ways.
@@ -636,11 +636,12 @@ TEST(SctpTransportTest, GarbageDatagramsAreDroppedWithoutHarm) {
   writer.ExpectReceivedBy(h.b);
 }
 
-// Real packets of a live association with bits flipped, bytes cut off or chunks cut short, and
-// the checksum made valid again, so they reach usrsctp's chunk parsers. The association may or
+// Real packets of a live association, so with the right ports and verification tag, with bits
+// flipped, bytes cut off or chunk lengths changed: they reach usrsctp's chunk parsers. (The
+// checksum is recomputed too, in case checking is ever turned back on.) The association may or
 // may not survive (a mutated ABORT may legitimately end it); nothing may crash, and each side
 // must end connected or report on_closed.
-TEST(SctpTransportTest, MutatedPacketsWithValidChecksumsDoNotCrash) {
+TEST(SctpTransportTest, MutatedPacketsOfTheAssociationDoNotCrash) {
   Harness h;
   h.a.capture = true;
   ASSERT_TRUE(h.Connect());

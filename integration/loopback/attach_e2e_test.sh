@@ -14,7 +14,8 @@ state_is() { devices | awk -v id="$1" -v s="$2" '$1 == id && $2 == s { found = 1
 
 start_basestation() {  # start_basestation ATTACH DNS METRICS (ports; 0 picks one)
   "$BASESTATION" serve --registry="$db" --listen="127.0.0.1:$1" --dns-listen="127.0.0.1:$2" \
-    --metrics-listen="127.0.0.1:$3" --zone=devices.test --public-address=127.0.0.1 \
+    --metrics-listen="127.0.0.1:$3" --relay-listen=127.0.0.1:0 --zone=devices.test \
+    --public-address=127.0.0.1 \
     --keepalive-interval=1s >"$TMP/basestation.out" 2>>"$TMP/basestation.log" &
   BS_PID=$!
   PIDS+=("$BS_PID")

@@ -45,15 +45,17 @@ step "client CA and basestation certificate made; alice is ${ALICE:0:16}…, bob
 STICKER=$(awk '/^pairing_secret/ {print $3}' "$TMP/device.conf")
 step "provisioned device front-door-cam (pairing sticker: $STICKER)"
 "$BASESTATION" serve --registry="$TMP/registry.db" --listen=127.0.0.1:0 --dns-listen=127.0.0.1:0 \
-  --metrics-listen=127.0.0.1:0 --api-listen=127.0.0.1:0 --zone=devices.demo \
+  --metrics-listen=127.0.0.1:0 --api-listen=127.0.0.1:0 --relay-listen=127.0.0.1:0 --zone=devices.demo \
   --public-address=127.0.0.1 --keepalive-interval=2s --tls-cert="$TMP/pki/server.pem" \
   --tls-key="$TMP/pki/server.key" --client-ca="$TMP/pki/client-ca.pem" --crl="$TMP/pki/crl.pem" \
   >"$TMP/basestation.out" 2>"$TMP/basestation.log" &
 PIDS+=($!)
 wait_for 10 grep -q '^READY' "$TMP/basestation.out"
-read -r _ attach dns metrics api <"$TMP/basestation.out"
+read -r _ attach dns metrics api relay <"$TMP/basestation.out"
 ATTACH=${attach#attach=}; DNS=${dns#dns=}; API=127.0.0.1:${api#api=}; METRICS=${metrics#metrics=}
-step "basestation up: attach $ATTACH (UDP), DNS $DNS, API $API (gRPC, mutual TLS), metrics :$METRICS"
+RELAY=${relay#relay=}
+step "basestation up: attach $ATTACH (UDP), DNS $DNS, API $API (gRPC, mutual TLS),"
+step "relay $RELAY (UDP), metrics :$METRICS"
 
 say "the device comes up and finds its basestation by DNS"
 printf 'dns_server = %s\nbasestation_port = %s\n' "$DNS" "${ATTACH##*:}" >>"$TMP/device.conf"
@@ -77,6 +79,9 @@ say "alice connects: the basestation brokers a session key, then a direct path i
 client alice diagnose front-door-cam | sed 's/^/   /'
 say "alice calls the device over the encrypted peer channel"
 client alice rpc front-door-cam status | sed 's/^/   /'
+say "the same through the basestation relay only (it forwards ciphertext it cannot read)"
+client alice --relay-only diagnose front-door-cam | grep -E '^(chosen|  path relay)' | sed 's/^/   /'
+client alice --relay-only rpc front-door-cam echo "relayed hello" | sed 's/^/   /'
 
 say "bob is not on the device's access list: the device itself refuses him"
 client bob connect front-door-cam 2>&1 | sed 's/^/   /' || true

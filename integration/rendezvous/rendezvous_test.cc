@@ -131,6 +131,7 @@ class RendezvousTest : public ::testing::Test {
     options.attach.keepalive_interval = absl::Seconds(1);
     options.attach.liveness_timeout = absl::Seconds(3);
     options.api_listen = *net::Endpoint::Parse("127.0.0.1:0");
+    options.relay_listen = *net::Endpoint::Parse("127.0.0.1:0");
     options.zone = "devices.test";
     options.public_addresses = {*net::Endpoint::Parse("127.0.0.1:0")};
     options.tls = {pki_->server_cert(), pki_->server_key(), pki_->client_ca(), pki_->crl()};
@@ -274,6 +275,24 @@ TEST_F(RendezvousTest, PeerChannelCarriesRpcToTheDevice) {
   EXPECT_THAT(std::string(status.begin(), status.end()), HasSubstr("device_id=cam-1"));
   EXPECT_THAT(peer->Call("no-such-method", {}), StatusIs(absl::StatusCode::kUnimplemented));
   EXPECT_EQ(device_loop_->Run([&] { return daemon_->peer_count(); }), 1u);
+}
+
+TEST_F(RendezvousTest, RelayOnlySessionCarriesRpcThroughTheBasestation) {
+  auto alice = ClientAs("alice");
+  ASSERT_THAT(alice->Pair("cam-1", Text(pairing_["cam-1"]), "alice"), IsOk());
+  client::PeerSessionOptions options;
+  options.relay_only = true;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<client::PeerSession> peer,
+                       client::PeerSession::Open(*alice, "cam-1", options));
+  ASSERT_NE(peer->connection().active_path(), nullptr);
+  EXPECT_EQ(channel::PeerConnection::PathName(*peer->connection().active_path()), "relay");
+  EXPECT_EQ(peer->session().relay, *server_->relay_endpoint());
+  const std::vector<uint8_t> hello(1000, 'r');
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::vector<uint8_t> echoed, peer->Call("echo", hello));
+    EXPECT_EQ(echoed, hello);
+  }
+  EXPECT_EQ(peer->connection().counters().path_switches, 0u);  // Stayed on the relay.
 }
 
 TEST_F(RendezvousTest, WatchDeviceStreamsOnlineThenOffline) {

@@ -1,7 +1,9 @@
 // nat_grid: connects a client to a device for every pair of NAT types in the simulator and prints
 // which path won and how long it took, in round trips between client and basestation.
 //
-//   bazel run //integration/sim:nat_grid -- [--loss=0.05] [--seed=1]
+//   bazel run //integration/sim:nat_grid -- [--loss=0.05] [--seed=1] [--reflect_first=false]
+//       [--predicted_ports=0]
+//   bazel run //integration/sim:nat_grid -- --only=sym-random,port-restricted --verbose [--trace]
 //
 // The last line is machine-readable:
 //   BENCH nat_grid pairs=49 connected=<n> direct=<n> relay=<n> median_rtts=<x>
@@ -24,6 +26,12 @@ ABSL_FLAG(double, loss, 0.0,
 ABSL_FLAG(uint64_t, seed, 1, "The seed of every run (one run per pair).");
 ABSL_FLAG(std::string, only, "",
           "Run one pair only, as <device type>,<client type> (e.g. sym-random,port-restricted).");
+ABSL_FLAG(bool, reflect_first, true,
+          "The client asks the relay for its public address before Connect and offers it as a "
+          "candidate (one round trip more); otherwise only the peer channel's trickle tells it.");
+ABSL_FLAG(int, predicted_ports, -1,
+          "Ports above each server-reflexive candidate both ends also probe (-1: PeerConnection's "
+          "default).");
 ABSL_FLAG(bool, trace, false, "Print every packet sent, delivered and dropped (use with --only).");
 ABSL_FLAG(bool, verbose, false,
           "After each pair, print both ends' paths and counters and the NATs' counters.");
@@ -31,57 +39,54 @@ ABSL_FLAG(bool, verbose, false,
 namespace edgelink::sim {
 namespace {
 
-void DescribePaths(const char* who, const channel::PeerConnection* c) {
+// --verbose: both ends' paths and counters, the NATs' and the relay's counters.
+void DescribePaths(absl::string_view who, const channel::PeerConnection* c) {
   if (c == nullptr) {
-    std::printf("  %s: no peer connection\n", who);
+    absl::PrintF("  %s: no peer connection\n", who);
     return;
   }
-  const auto& n = c->counters();
-  std::printf("  %s: active %s; sent %llu (probes %llu) received %llu; dropped malformed %llu "
-              "unauthenticated %llu replay %llu; switches %llu\n",
-              who, c->active_path() ? std::string(channel::PeerConnection::PathName(*c->active_path())).c_str() : "none",
-              (unsigned long long)n.packets_sent, (unsigned long long)n.probes_sent,
-              (unsigned long long)n.packets_received, (unsigned long long)n.dropped_malformed,
-              (unsigned long long)n.dropped_unauthenticated, (unsigned long long)n.dropped_replay,
-              (unsigned long long)n.path_switches);
-  for (const auto& p : c->paths()) {
+  const channel::PeerConnectionCounters& n = c->counters();
+  absl::PrintF("  %s: active %s; sent %d (probes %d) received %d; dropped malformed %d "
+               "unauthenticated %d replay %d; path switches %d\n",
+               who,
+               c->active_path() != nullptr ? channel::PeerConnection::PathName(*c->active_path())
+                                           : "none",
+               n.packets_sent, n.probes_sent, n.packets_received, n.dropped_malformed,
+               n.dropped_unauthenticated, n.dropped_replay, n.path_switches);
+  for (const channel::PeerConnection::Path& p : c->paths()) {
     const char* state = p.state == channel::PeerConnection::PathState::kUsable   ? "usable"
                         : p.state == channel::PeerConnection::PathState::kFailed ? "failed"
                                                                                  : "probing";
-    std::printf("    %-6s %-22s %-8s rtt %s probes %u\n",
-                std::string(channel::PeerConnection::PathName(p)).c_str(),
-                p.remote.ToString().c_str(), state, absl::FormatDuration(p.rtt).c_str(),
-                p.probes_sent);
+    absl::PrintF("    %-6s %-22s %-8s rtt %s probes %d\n", channel::PeerConnection::PathName(p),
+                 p.remote.ToString(), state, absl::FormatDuration(p.rtt), p.probes_sent);
   }
 }
 
-void DescribeNat(const char* who, const Nat* nat) {
+void DescribeNat(absl::string_view who, const Nat* nat) {
   if (nat == nullptr) return;
   const NatCounters& n = nat->counters();
-  std::printf("  %s: mappings %llu, out %llu, in %llu, dropped filtered %llu no-mapping %llu\n",
-              who, (unsigned long long)n.mappings_created, (unsigned long long)n.translated_out,
-              (unsigned long long)n.translated_in, (unsigned long long)n.dropped_filtered,
-              (unsigned long long)n.dropped_no_mapping);
+  absl::PrintF("  %s: mappings %d, out %d, in %d, dropped filtered %d no-mapping %d\n", who,
+               n.mappings_created, n.translated_out, n.translated_in, n.dropped_filtered,
+               n.dropped_no_mapping);
 }
 
 void Describe(Scenario& s, NatType device, NatType client, const ConnectReport& r) {
-  std::printf("%s x %s: attached %d connected %d rpc %d status %s client reflexive %s\n",
-              std::string(NatTypeName(device)).c_str(), std::string(NatTypeName(client)).c_str(),
-              r.attached, r.connected, r.rpc_ok, r.status.ToString().c_str(),
-              s.client().reflexive() ? s.client().reflexive()->ToString().c_str() : "none");
+  absl::PrintF("%s x %s: attached %d connected %d rpc %d status %s client reflexive %s\n",
+               NatTypeName(device), NatTypeName(client), r.attached, r.connected, r.rpc_ok,
+               r.status.ToString(),
+               s.client().reflexive() ? s.client().reflexive()->ToString() : "none");
   DescribePaths("client", s.client().connection());
   DescribePaths("device", s.device().peer());
   DescribeNat("device nat", s.device_site().nat);
   DescribeNat("device inner nat", s.device_site().inner);
   DescribeNat("client nat", s.client_site().nat);
   DescribeNat("client inner nat", s.client_site().inner);
-  std::printf("  rpc: client calls %llu retransmissions %llu; device served %llu\n",
-              (unsigned long long)s.client().rpc_counters().calls,
-              (unsigned long long)s.client().rpc_counters().retransmissions,
-              (unsigned long long)s.device().rpc_served());
-  const auto& relay = s.basestation().relay().counters();
-  std::printf("  relay: binds %llu forwarded %llu dropped %llu\n", (unsigned long long)relay.binds,
-              (unsigned long long)relay.packets_forwarded, (unsigned long long)relay.dropped_total());
+  absl::PrintF("  rpc: client calls %d retransmissions %d; device served %d\n",
+               s.client().rpc_counters().calls, s.client().rpc_counters().retransmissions,
+               s.device().rpc_served());
+  const basestation::RelayCounters& relay = s.basestation().relay().counters();
+  absl::PrintF("  relay: binds %d reflections %d forwarded %d dropped %d\n", relay.binds,
+               relay.reflections, relay.packets_forwarded, relay.dropped_total());
 }
 
 int Main() {
@@ -103,6 +108,10 @@ int Main() {
       options.device_nat = device;
       options.client_nat = client;
       options.loss = loss;
+      options.client_reflects_first = absl::GetFlag(FLAGS_reflect_first);
+      if (absl::GetFlag(FLAGS_predicted_ports) >= 0) {
+        options.predicted_ports = absl::GetFlag(FLAGS_predicted_ports);
+      }
       absl::StatusOr<std::unique_ptr<Scenario>> scenario = Scenario::New(options);
       if (!scenario.ok()) {
         std::fprintf(stderr, "cannot build scenario: %s\n", scenario.status().ToString().c_str());

@@ -6,6 +6,7 @@
 #include <utility>
 #include <variant>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/channel/channel_crypto.h"
 #include "common/status/status_macros.h"
@@ -42,59 +43,38 @@ uint64_t Drops(const channel::PeerConnectionCounters& c) {
   return c.dropped_malformed + c.dropped_unauthenticated + c.dropped_replay;
 }
 
-}  // namespace
-
-// --- REFLECT (stub) ----------------------------------------------------------------------------
-
-std::vector<uint8_t> BuildReflect() {
-  std::vector<uint8_t> packet(kReflectSize, 0);
-  packet[0] = basestation::kRelayControlByte;
-  packet[1] = kReflectType;
-  return packet;
-}
-
-bool IsReflect(absl::Span<const uint8_t> packet) {
-  return packet.size() == kReflectSize && packet[0] == basestation::kRelayControlByte &&
-         packet[1] == kReflectType &&
-         std::all_of(packet.begin() + 2, packet.end(), [](uint8_t b) { return b == 0; });
-}
-
-std::vector<uint8_t> BuildReflectReply(const net::Endpoint& observed) {
-  wire::ByteWriter out;
-  out.WriteU8(basestation::kRelayControlByte);
-  out.WriteU8(kReflectReplyType);
-  wire::WriteEndpoint(observed, out);
-  return out.Take();
-}
-
-std::optional<net::Endpoint> ParseReflectReply(absl::Span<const uint8_t> packet) {
+// RELAY_REFLECTION (basestation/relay/relay.h): 0x03 0x04 || endpoint. nullopt for anything else.
+std::optional<net::Endpoint> ParseReflection(absl::Span<const uint8_t> packet) {
   wire::ByteReader in(packet);
   uint8_t control = 0, type = 0;
   net::Endpoint observed;
   if (!in.ReadU8(&control) || !in.ReadU8(&type) || control != basestation::kRelayControlByte ||
-      type != kReflectReplyType || !wire::ReadEndpoint(in, &observed) || !in.done()) {
+      type != basestation::kRelayReflectionType || !wire::ReadEndpoint(in, &observed) ||
+      !in.done()) {
     return std::nullopt;
   }
   return observed;
 }
+
+}  // namespace
 
 // --- Basestation -------------------------------------------------------------------------------
 
 class Basestation::Directory : public basestation::DeviceDirectory {
  public:
   absl::StatusOr<basestation::DeviceCredentials> FindDevice(absl::string_view id) override {
-    auto it = secrets_.find(id);
-    if (it == secrets_.end()) return absl::NotFoundError("no such device");
+    auto it = secrets.find(id);
+    if (it == secrets.end()) return absl::NotFoundError("no such device");
     return basestation::DeviceCredentials{it->second.Clone(), false};
   }
-  absl::flat_hash_map<std::string, crypto::SecretBytes> secrets_;
+  absl::flat_hash_map<std::string, crypto::SecretBytes> secrets;
 };
 
 absl::StatusOr<std::unique_ptr<Basestation>> Basestation::New(
     Host* host, crypto::SecretBytes server_key, basestation::AttachServerOptions options) {
   ASSIGN_OR_RETURN(basestation::RelayKey relay_key, basestation::RelayKey::Derive(server_key));
   std::unique_ptr<Basestation> bs(
-      new Basestation(host, std::move(server_key), options, std::move(relay_key)));
+      new Basestation(&host->sim(), std::move(server_key), options, std::move(relay_key)));
   RETURN_IF_ERROR(bs->StartCores());
   Basestation* self = bs.get();
   ASSIGN_OR_RETURN(bs->attach_socket_,
@@ -110,10 +90,9 @@ absl::StatusOr<std::unique_ptr<Basestation>> Basestation::New(
   return bs;
 }
 
-Basestation::Basestation(Host* host, crypto::SecretBytes server_key,
+Basestation::Basestation(Simulator* sim, crypto::SecretBytes server_key,
                          basestation::AttachServerOptions options, basestation::RelayKey relay_key)
-    : sim_(&host->sim()),
-      host_(host),
+    : sim_(sim),
       server_key_(std::move(server_key)),
       options_(options),
       relay_key_(std::move(relay_key)),
@@ -130,7 +109,7 @@ absl::Status Basestation::StartCores() {
 }
 
 void Basestation::AddDevice(const std::string& device_id, const crypto::SecretBytes& secret) {
-  directory_->secrets_[device_id] = secret.Clone();
+  directory_->secrets[device_id] = secret.Clone();
 }
 
 absl::Status Basestation::Restart() {
@@ -167,7 +146,7 @@ void Basestation::Connect(const std::string& device_id, const wire::Fingerprint&
   request->relay_ticket.assign(ticket.begin(), ticket.end());
   request->relay = relay_address();
   uint64_t id = 0;
-  while (id == 0 || pending_.contains(id)) {
+  while (id == 0 || pending_.count(id) != 0) {
     sim_->random().Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&id), sizeof(id)));
   }
   request->request_id = id;
@@ -218,11 +197,6 @@ void Basestation::OnAttachPacket(const net::Endpoint& from, absl::Span<const uin
 }
 
 void Basestation::OnRelayPacket(const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
-  if (IsReflect(bytes)) {  // STUB: see BuildReflect.
-    ++counters_.reflects;
-    relay_socket_->SendTo(from, BuildReflectReply(from));
-    return;
-  }
   if (std::optional<net::Endpoint> to = relay_->OnPacket(from, bytes, sim_->now())) {
     relay_socket_->SendTo(*to, std::vector<uint8_t>(bytes.begin(), bytes.end()));
   }
@@ -268,7 +242,7 @@ void Basestation::Drive() {
 absl::StatusOr<std::unique_ptr<DeviceApp>> DeviceApp::New(Host* host, std::string device_id,
                                                           crypto::SecretBytes secret,
                                                           net::Endpoint server) {
-  std::unique_ptr<DeviceApp> app(new DeviceApp(host));
+  std::unique_ptr<DeviceApp> app(new DeviceApp(&host->sim()));
   DeviceApp* self = app.get();
   ASSIGN_OR_RETURN(app->socket_,
                    host->Bind(kPort, [self](const net::Endpoint& from,
@@ -285,8 +259,7 @@ absl::StatusOr<std::unique_ptr<DeviceApp>> DeviceApp::New(Host* host, std::strin
   return app;
 }
 
-DeviceApp::DeviceApp(Host* host)
-    : sim_(&host->sim()), host_(host), alarm_(sim_, [this] { OnAlarm(); }) {}
+DeviceApp::DeviceApp(Simulator* sim) : sim_(sim), alarm_(sim_, [this] { OnAlarm(); }) {}
 
 DeviceApp::~DeviceApp() = default;
 
@@ -311,6 +284,7 @@ wire::ConnectResponse DeviceApp::OnConnectRequest(const wire::ConnectRequest& re
   options.remote_candidates = request.client_candidates;
   options.relay = request.relay;
   options.relay_ticket = request.relay_ticket;
+  if (predicted_ports_.has_value()) options.predicted_ports = *predicted_ports_;
   absl::StatusOr<std::unique_ptr<PeerConnection>> connection =
       PeerConnection::New(std::move(options), &sim_->random());
   if (!connection.ok()) {
@@ -383,8 +357,10 @@ void DeviceApp::Drive() {
 // --- Client ------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<ClientApp>> ClientApp::New(Host* host, Basestation* basestation,
-                                                          absl::Duration control_delay) {
-  std::unique_ptr<ClientApp> app(new ClientApp(host, basestation, control_delay));
+                                                          absl::Duration control_delay,
+                                                          bool reflect_first) {
+  std::unique_ptr<ClientApp> app(
+      new ClientApp(&host->sim(), basestation, control_delay, reflect_first));
   ClientApp* self = app.get();
   ASSIGN_OR_RETURN(app->socket_,
                    host->Bind(kPort, [self](const net::Endpoint& from,
@@ -394,11 +370,12 @@ absl::StatusOr<std::unique_ptr<ClientApp>> ClientApp::New(Host* host, Basestatio
   return app;
 }
 
-ClientApp::ClientApp(Host* host, Basestation* basestation, absl::Duration control_delay)
-    : sim_(&host->sim()),
-      host_(host),
+ClientApp::ClientApp(Simulator* sim, Basestation* basestation, absl::Duration control_delay,
+                     bool reflect_first)
+    : sim_(sim),
       basestation_(basestation),
       control_delay_(control_delay),
+      reflect_first_(reflect_first),
       alarm_(sim_, [this] { OnAlarm(); }) {}
 
 ClientApp::~ClientApp() = default;
@@ -415,15 +392,19 @@ std::string ClientApp::path() const {
 void ClientApp::Connect(const std::string& device_id) {
   device_id_ = device_id;
   connect_started_ = sim_->now();
-  state_ = State::kReflecting;
-  reflect_tries_ = 0;
-  SendReflect();
+  if (reflect_first_) {
+    state_ = State::kReflecting;
+    reflect_tries_ = 0;
+    SendReflect();
+  } else {
+    StartBroker();
+  }
   Drive();
 }
 
 void ClientApp::SendReflect() {
   ++reflect_tries_;
-  socket_->SendTo(basestation_->relay_address(), BuildReflect());
+  socket_->SendTo(basestation_->relay_address(), channel::BuildRelayReflect());
   reflect_deadline_ = sim_->now() + kReflectInterval;
 }
 
@@ -463,6 +444,7 @@ void ClientApp::OnBrokered(absl::StatusOr<BrokeredSession> session) {
   options.remote_candidates = session->device_candidates;
   options.relay = session->relay;
   options.relay_ticket = session->relay_ticket;
+  if (predicted_ports_.has_value()) options.predicted_ports = *predicted_ports_;
   absl::StatusOr<std::unique_ptr<PeerConnection>> connection =
       PeerConnection::New(std::move(options), &sim_->random());
   if (!connection.ok()) {
@@ -484,8 +466,9 @@ void ClientApp::Call(absl::string_view method, std::vector<uint8_t> payload, abs
 
 void ClientApp::OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
   const absl::Time now = sim_->now();
-  if (std::optional<net::Endpoint> observed = ParseReflectReply(bytes)) {
-    if (state_ == State::kReflecting && from == basestation_->relay_address()) {
+  if (state_ == State::kReflecting) {
+    if (std::optional<net::Endpoint> observed = ParseReflection(bytes);
+        observed.has_value() && from == basestation_->relay_address()) {
       reflexive_ = *observed;
       StartBroker();
     }
@@ -529,8 +512,9 @@ void ClientApp::Drive() {
       path_changed_ = now;
       ++path_changes_;
     }
-    if (connection_->state() == PeerConnection::State::kClosed) rpc_.CancelAll(
-        absl::UnavailableError("peer connection closed"));
+    if (connection_->state() == PeerConnection::State::kClosed) {
+      rpc_.CancelAll(absl::UnavailableError("peer connection closed"));
+    }
     next = std::min({next, connection_->next_timeout(), rpc_.next_timeout()});
   } else {
     next = std::min(next, rpc_.next_timeout());
@@ -661,7 +645,11 @@ absl::StatusOr<std::unique_ptr<Scenario>> Scenario::New(const ScenarioOptions& o
   }
   s->client_rtt_ = s->client_site_.host->RoundTripToRoot() + bs_host.RoundTripToRoot();
   ASSIGN_OR_RETURN(s->client_, ClientApp::New(s->client_site_.host, s->basestation_.get(),
-                                              s->client_rtt_ / 2));
+                                              s->client_rtt_ / 2, options.client_reflects_first));
+  if (options.predicted_ports.has_value()) {
+    s->device_->set_predicted_ports(*options.predicted_ports);
+    s->client_->set_predicted_ports(*options.predicted_ports);
+  }
   s->device_->Start();
   return s;
 }

@@ -12,12 +12,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -34,22 +34,6 @@
 
 namespace edgelink::sim {
 
-// --- REFLECT (stub) ----------------------------------------------------------------------------
-// STUB until basestation/relay/relay.h has REFLECT: a client is not attached over UDP, so it
-// learns its server-reflexive address by asking the relay what source address it sees.
-//   REFLECT        0x03 0x03, zero padding to 32 bytes      (client -> relay)
-//   REFLECT_REPLY  0x03 0x04 || endpoint                     (relay -> client; 9 bytes for IPv4)
-// The reply is smaller than the request, so a spoofed REFLECT amplifies nothing. Basestation
-// answers it on the relay port before handing anything else to RelayServer.
-inline constexpr uint8_t kReflectType = 0x03;
-inline constexpr uint8_t kReflectReplyType = 0x04;
-inline constexpr size_t kReflectSize = 32;
-std::vector<uint8_t> BuildReflect();
-bool IsReflect(absl::Span<const uint8_t> packet);
-std::vector<uint8_t> BuildReflectReply(const net::Endpoint& observed);
-// nullopt unless `packet` is exactly a REFLECT_REPLY.
-std::optional<net::Endpoint> ParseReflectReply(absl::Span<const uint8_t> packet);
-
 // --- Basestation -------------------------------------------------------------------------------
 
 // What a Connect hands the client (the gRPC ConnectResponse in production).
@@ -65,11 +49,10 @@ using ConnectDone = std::function<void(absl::StatusOr<BrokeredSession>)>;
 struct BasestationCounters {
   uint64_t connects = 0;
   uint64_t connect_resends = 0;
-  uint64_t reflects = 0;
 };
 
 // The basestation on one host: AttachServer on kAttachPort, RelayServer on kRelayPort, and the
-// broker's job (basestation/server/broker.cc) without gRPC.
+// broker's job (basestation/server/broker.cc) without gRPC, relay ticket and address included.
 class Basestation {
  public:
   static constexpr uint16_t kAttachPort = 7000;
@@ -110,8 +93,8 @@ class Basestation {
     ConnectDone done;
   };
 
-  Basestation(Host* host, crypto::SecretBytes server_key, basestation::AttachServerOptions options,
-              basestation::RelayKey relay_key);
+  Basestation(Simulator* sim, crypto::SecretBytes server_key,
+              basestation::AttachServerOptions options, basestation::RelayKey relay_key);
   absl::Status StartCores();
   void OnAttachPacket(const net::Endpoint& from, absl::Span<const uint8_t> bytes);
   void OnRelayPacket(const net::Endpoint& from, absl::Span<const uint8_t> bytes);
@@ -121,7 +104,6 @@ class Basestation {
   void Drive();
 
   Simulator* sim_;
-  Host* host_;
   crypto::SecretBytes server_key_;
   basestation::AttachServerOptions options_;
   basestation::RelayKey relay_key_;
@@ -130,7 +112,9 @@ class Basestation {
   std::unique_ptr<basestation::RelayServer> relay_;
   std::unique_ptr<Socket> attach_socket_;
   std::unique_ptr<Socket> relay_socket_;
-  absl::flat_hash_map<uint64_t, PendingConnect> pending_;
+  // Ordered maps here and below: iteration order decides send order, and must not depend on the
+  // process's hash seed.
+  std::map<uint64_t, PendingConnect> pending_;
   absl::Time next_resend_ = absl::InfiniteFuture();
   Alarm alarm_;
   BasestationCounters counters_;
@@ -152,6 +136,8 @@ class DeviceApp : public device::RequestHandler {
 
   // Start begins attaching.
   void Start();
+  // Overrides PeerConnectionOptions::predicted_ports for the device's peer connections.
+  void set_predicted_ports(int ports) { predicted_ports_ = ports; }
 
   device::AttachClient& attach() { return *attach_; }
   bool attached() const { return attach_->state() == device::AttachClient::State::kAttached; }
@@ -172,17 +158,17 @@ class DeviceApp : public device::RequestHandler {
     rpc::RpcEndpoint rpc;
   };
 
-  DeviceApp(Host* host);
+  explicit DeviceApp(Simulator* sim);
   void OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> bytes);
   void OnAlarm();
   void Drive();
 
   Simulator* sim_;
-  Host* host_;
   std::unique_ptr<Socket> socket_;
   std::unique_ptr<device::AttachClient> attach_;
-  absl::flat_hash_map<uint64_t, std::unique_ptr<PeerSession>> peers_;  // By channel id.
+  std::map<uint64_t, std::unique_ptr<PeerSession>> peers_;  // By channel id.
   uint64_t newest_peer_ = 0;
+  std::optional<int> predicted_ports_;
   uint64_t rpc_served_ = 0;
   uint64_t dropped_ = 0;
   Alarm alarm_;
@@ -190,22 +176,30 @@ class DeviceApp : public device::RequestHandler {
 
 // --- Client ------------------------------------------------------------------------------------
 
-// A client: learns its public address from the relay (REFLECT), calls Connect through the
-// basestation over a reliable control channel that stands in for gRPC/TLS (a fixed one-way delay,
-// no loss), then runs the client side of the peer channel and an RPC endpoint on one socket.
+// A client: optionally learns its public address from the relay first (RELAY_REFLECT), calls
+// Connect through the basestation over a reliable control channel that stands in for gRPC/TLS (a
+// fixed one-way delay, no loss), then runs the client side of the peer channel and an RPC
+// endpoint on one socket. (PeerConnection reflects on its own too and trickles what it learns.)
 class ClientApp {
  public:
   static constexpr uint16_t kPort = 50000;
   enum class State { kIdle, kReflecting, kBrokering, kPeering, kFailed };
 
   // `basestation` must outlive the client; `control_delay` is the control channel's one-way delay.
+  // With `reflect_first`, Connect asks the relay for the client's public address before calling
+  // Connect, so it goes out with the client's candidates (one round trip more); without, the
+  // client offers its host address alone and the peer channel trickles the rest.
   static absl::StatusOr<std::unique_ptr<ClientApp>> New(Host* host, Basestation* basestation,
-                                                        absl::Duration control_delay);
+                                                        absl::Duration control_delay,
+                                                        bool reflect_first = true);
   ~ClientApp();
 
-  // Connect starts a connect to `device_id` now: REFLECT (three tries, 300 ms apart; without an
-  // answer the client goes on with its host candidate alone), then Connect, then the peer channel.
+  // Connect starts a connect to `device_id` now: RELAY_REFLECT if reflect_first (three tries,
+  // 300 ms apart; without an answer the client goes on with its host candidate alone), then
+  // Connect, then the peer channel.
   void Connect(const std::string& device_id);
+  // Overrides PeerConnectionOptions::predicted_ports for the client's peer connection.
+  void set_predicted_ports(int ports) { predicted_ports_ = ports; }
   // Call makes one RPC on the peer channel; `done` runs exactly once.
   void Call(absl::string_view method, std::vector<uint8_t> payload, absl::Time deadline,
             rpc::Done done);
@@ -228,7 +222,8 @@ class ClientApp {
   const rpc::RpcCounters& rpc_counters() const { return rpc_.counters(); }
 
  private:
-  ClientApp(Host* host, Basestation* basestation, absl::Duration control_delay);
+  ClientApp(Simulator* sim, Basestation* basestation, absl::Duration control_delay,
+            bool reflect_first);
   void OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> bytes);
   void OnAlarm();
   void SendReflect();
@@ -237,9 +232,9 @@ class ClientApp {
   void Drive();
 
   Simulator* sim_;
-  Host* host_;
   Basestation* basestation_;
   absl::Duration control_delay_;
+  bool reflect_first_;
   std::unique_ptr<Socket> socket_;
   State state_ = State::kIdle;
   absl::Status status_;
@@ -247,6 +242,7 @@ class ClientApp {
   std::optional<net::Endpoint> reflexive_;
   int reflect_tries_ = 0;
   absl::Time reflect_deadline_ = absl::InfiniteFuture();
+  std::optional<int> predicted_ports_;
   std::unique_ptr<channel::PeerConnection> connection_;
   rpc::RpcEndpoint rpc_;
   absl::Time connect_started_ = absl::InfiniteFuture();
@@ -301,6 +297,10 @@ struct ScenarioOptions {
   absl::Duration nat_timeout = absl::Seconds(30);
   // Puts the client on the device's LAN (client_nat is then ignored).
   bool client_on_device_lan = false;
+  // See ClientApp::New.
+  bool client_reflects_first = true;
+  // Overrides PeerConnectionOptions::predicted_ports on both ends.
+  std::optional<int> predicted_ports;
   basestation::AttachServerOptions attach;
 };
 

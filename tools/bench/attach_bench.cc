@@ -131,7 +131,7 @@ class Bench {
     loop_ = Check(io::EventLoop::New(), "event loop");
     MeasureEcho();
     auto [pid, ready] = Spawn({absl::GetFlag(FLAGS_basestation), "serve", "--registry=" + db,
-                               "--listen=127.0.0.1:0", "--metrics-listen="});
+                               "--listen=127.0.0.1:0", "--metrics-listen=", "--relay-listen="});
     basestation_ = pid;
     std::vector<std::string> words = absl::StrSplit(ready, ' ');
     if (words.size() < 2 || words[0] != "READY") Die("basestation did not start: " + ready);

@@ -526,6 +526,7 @@ class Bench {
                                      "--registry=" + db,
                                      "--listen=127.0.0.1:0",
                                      "--metrics-listen=",
+                                     "--relay-listen=",
                                      "--api-listen=127.0.0.1:0",
                                      "--tls-cert=" + pki.ServerCert(),
                                      "--tls-key=" + pki.ServerKey(),
