@@ -125,7 +125,13 @@ void PeerConnection::AddRemoteCandidate(const wire::Candidate& candidate, absl::
   const bool natted = std::none_of(paths_.begin(), paths_.end(), [&](const Path& p) {
     return p.kind == wire::Candidate::Kind::kHost && p.remote == candidate.endpoint;
   });
-  if (!natted) return;
+  if (!natted) {
+    // The peer's public address is one of its interfaces: a path to it is direct, not local.
+    for (Path& p : paths_) {
+      if (p.remote == candidate.endpoint) p.kind = wire::Candidate::Kind::kServerReflexive;
+    }
+    return;
+  }
   const net::Endpoint& base = candidate.endpoint;
   for (int i = 1; i <= options_.predicted_ports && base.port() + i <= 65535; ++i) {
     AddPath({wire::Candidate::Kind::kPredicted,
@@ -221,9 +227,42 @@ absl::Time PeerConnection::next_timeout() const {
   if (state_ == State::kClosed) return absl::InfiniteFuture();
   absl::Time next = std::min(last_heard_ + options_.idle_timeout, next_relay_bind_);
   for (const Path& p : paths_) {
-    if (p.state != PathState::kFailed) next = std::min(next, p.next_probe);
+    if (p.state != PathState::kFailed || p.kind != wire::Candidate::Kind::kPredicted) {
+      next = std::min(next, p.next_probe);
+    }
   }
   return next;
+}
+
+void PeerConnection::Rebind(absl::Time now) {
+  if (!options_.relay.is_set()) return;
+  outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
+  outgoing_.push_back({options_.relay, BuildRelayReflect()});
+  next_relay_bind_ = now + (relay_bound_ ? absl::Seconds(20) : absl::Seconds(1));
+}
+
+void PeerConnection::OnLocalAddressChanged(absl::Time now) {
+  if (state_ == State::kClosed) return;
+  Rebind(now);
+  for (Path& p : paths_) {
+    if (p.state == PathState::kFailed) Revive(p, now);
+    p.next_probe = now;
+    p.told_candidates = false;
+  }
+}
+
+void PeerConnection::Revive(Path& path, absl::Time now) {
+  path.state = PathState::kProbing;
+  path.started = now;
+  path.unanswered_since = absl::InfiniteFuture();
+  path.next_probe = now;
+}
+
+void PeerConnection::Fail(Path& path, absl::Time now) {
+  path.state = PathState::kFailed;
+  // Not given up for good: probed again now and then (a NAT may let it through later), except
+  // the guessed ports, which come back only if the peer shows up on one.
+  path.next_probe = now + options_.keepalive_interval;
 }
 
 void PeerConnection::OnTimeout(absl::Time now) {
@@ -233,26 +272,28 @@ void PeerConnection::OnTimeout(absl::Time now) {
     active_ = -1;
     return;
   }
-  if (now >= next_relay_bind_) {
-    // Keep the relay binding fresh (its idle timeout is longer than this).
-    outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
-    if (!reflexive_.is_set()) outgoing_.push_back({options_.relay, BuildRelayReflect()});
-    next_relay_bind_ = now + (relay_bound_ ? absl::Seconds(20) : absl::Seconds(1));
-  }
+  // Keep the relay binding fresh (its idle timeout is longer than this) and our address known.
+  if (now >= next_relay_bind_) Rebind(now);
   const bool busy = now - last_sent_data_ < options_.keepalive_interval;
   bool changed = false;
   for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
     Path& p = paths_[i];
-    if (p.state == PathState::kFailed || now < p.next_probe) continue;
+    if (now < p.next_probe) continue;
+    if (p.state == PathState::kFailed) {
+      if (p.kind == wire::Candidate::Kind::kPredicted) continue;
+      SendProbe(p, now);
+      p.next_probe = now + options_.keepalive_interval;
+      continue;
+    }
     if (p.state == PathState::kProbing && now - p.started >= options_.probe_timeout) {
-      p.state = PathState::kFailed;
+      Fail(p, now);
       continue;
     }
     if (p.state == PathState::kUsable && p.unanswered_since != absl::InfiniteFuture() &&
         now - p.unanswered_since >=
             (i == active_ && busy ? options_.path_failure_timeout
                                   : 3 * options_.keepalive_interval)) {
-      p.state = PathState::kFailed;
+      Fail(p, now);
       changed = true;
       continue;
     }
@@ -268,7 +309,11 @@ void PeerConnection::OnTimeout(absl::Time now) {
                                                  : options_.keepalive_interval);
     }
   }
-  if (changed) ChooseActivePath(now);
+  if (changed) {
+    ChooseActivePath(now);
+    // A path that worked stopped: perhaps our NAT moved us. Tell the relay and ask again.
+    Rebind(now);
+  }
 }
 
 absl::Status PeerConnection::Send(DataKind kind, absl::Span<const uint8_t> bytes,
@@ -286,8 +331,10 @@ absl::Status PeerConnection::Send(DataKind kind, absl::Span<const uint8_t> bytes
   Path& path = paths_[active_];
   if (now - last_sent_data_ >= options_.keepalive_interval &&
       path.next_probe > now + options_.active_probe_interval) {
-    // Traffic resumes after a quiet spell: check the path soon rather than in a keep-alive.
+    // Traffic resumes after a quiet spell: check the path soon rather than in a keep-alive, and
+    // time its answer from now, not from an idle keep-alive probe.
     path.next_probe = now + options_.active_probe_interval;
+    path.unanswered_since = absl::InfiniteFuture();
   }
   last_sent_data_ = now;
   SendOn(path, PeerPacketType::kData, payload);
@@ -397,6 +444,9 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
       return;
     }
     path = &AddPath(wire::Candidate::Kind::kServerReflexive, from, false, now);
+  } else if (path->state == PathState::kFailed) {
+    // The peer reaches us this way again: worth validating once more.
+    Revive(*path, now);
   }
   switch (header->type) {
     case PeerPacketType::kProbe: {

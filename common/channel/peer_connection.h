@@ -131,6 +131,10 @@ class PeerConnection {
   // server-reflexive one that is not also a host address brings predicted ports with it.
   void AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now);
 
+  // OnLocalAddressChanged: our public address may have changed (the device's attach session saw a
+  // new one): re-bind to the relay, ask it our address again, and re-probe every path.
+  void OnLocalAddressChanged(absl::Time now);
+
   // Our own public address as the relay saw it (unset until it answered).
   const net::Endpoint& reflexive() const { return reflexive_; }
 
@@ -157,6 +161,9 @@ class PeerConnection {
   void SendOn(const Path& path, PeerPacketType type, absl::Span<const uint8_t> payload);
   void ChooseActivePath(absl::Time now);
   void HandleRelay(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
+  void Rebind(absl::Time now);
+  void Revive(Path& path, absl::Time now);
+  void Fail(Path& path, absl::Time now);
   void AddPath(const wire::Candidate& candidate, absl::Time now);
   // Sends what we learned of our own addresses on `path`, once.
   void TellCandidates(Path& path);

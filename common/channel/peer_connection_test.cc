@@ -184,8 +184,9 @@ TEST_F(PeerConnectionTest, DirectPathWinsAndCarriesDataBothWays) {
   }, absl::Seconds(2));
   EXPECT_LE(took, absl::Milliseconds(20));  // One round trip of 10 ms.
   RunFor(absl::Milliseconds(200));
-  EXPECT_EQ(ActivePath(*client_), "local");
-  EXPECT_EQ(ActivePath(*device_), "local");
+  // No NAT here: the relay reflects each side's own address back, so the path is direct.
+  EXPECT_EQ(ActivePath(*client_), "direct");
+  EXPECT_EQ(ActivePath(*device_), "direct");
   ASSERT_THAT(client_->Send(DataKind::kRpc, std::vector<uint8_t>{1, 2, 3}, now_), testing::IsOk());
   ASSERT_THAT(device_->Send(DataKind::kStream, std::vector<uint8_t>{4}, now_), testing::IsOk());
   Flush();
@@ -222,7 +223,7 @@ TEST_F(PeerConnectionTest, UpgradesFromRelayToDirectWithoutLosingData) {
   direct_blocked = false;  // E.g. the NAT pinhole opened.
   SendNumbered(180, absl::Milliseconds(20));
   RunFor(absl::Milliseconds(200));
-  EXPECT_EQ(ActivePath(*client_), "local");
+  EXPECT_EQ(ActivePath(*client_), "direct");
   EXPECT_GE(client_->counters().path_switches, 1u);
   ASSERT_EQ(device_got_.size(), 200u);  // Nothing lost across the switch.
 }
@@ -234,7 +235,7 @@ TEST_F(PeerConnectionTest, FallsBackToRelayWhenDirectPathDies) {
   };
   StartBoth();
   RunFor(absl::Seconds(1));
-  ASSERT_EQ(ActivePath(*client_), "local");
+  ASSERT_EQ(ActivePath(*client_), "direct");
   direct_blocked = true;
   SendNumbered(400, absl::Milliseconds(20));  // 8 s of traffic.
   EXPECT_EQ(ActivePath(*client_), "relay");
@@ -278,8 +279,29 @@ TEST_F(PeerConnectionTest, TrickledReflexiveCandidateOpensTheDirectPath) {
   Flush();
   RunFor(absl::Seconds(2));
   EXPECT_EQ(client_->reflexive(), client_addr_);
-  EXPECT_EQ(ActivePath(*client_), "local");
+  EXPECT_EQ(ActivePath(*client_), "direct");
   EXPECT_EQ(ActivePath(*device_), "direct");  // The trickled server-reflexive address.
+}
+
+TEST_F(PeerConnectionTest, HostPathsAreLocalWithoutARelayToSayOtherwise) {
+  StartBoth(/*relay=*/false);
+  RunFor(absl::Seconds(1));
+  EXPECT_EQ(ActivePath(*client_), "local");
+  EXPECT_EQ(ActivePath(*device_), "local");
+}
+
+TEST_F(PeerConnectionTest, FailedPathIsRevivedWhenThePeerShowsUpOnIt) {
+  bool blocked = true;
+  block_ = [&](const net::Endpoint& from, const net::Endpoint& to) {
+    return blocked && from != relay_ && to != relay_;
+  };
+  StartBoth();
+  RunFor(absl::Seconds(10));  // Past the probe timeout: the direct path is given up.
+  ASSERT_EQ(client_->paths()[0].state, PeerConnection::PathState::kFailed);
+  ASSERT_EQ(ActivePath(*client_), "relay");
+  blocked = false;
+  RunFor(absl::Seconds(12));  // Failed paths are re-probed every keep-alive interval.
+  EXPECT_EQ(ActivePath(*client_), "direct");
 }
 
 TEST_F(PeerConnectionTest, KeysUpdateAndDataKeepsFlowing) {

@@ -253,6 +253,14 @@ void DeviceDaemon::Drive() {
   for (const net::Datagram& d : client_->TakeOutgoing()) {
     if (socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
   }
+  // Our NAT gave us a new public address: every peer session must re-announce and re-probe.
+  if (client_->reflexive() != last_reflexive_) {
+    if (last_reflexive_.is_set()) {
+      for (auto& [id, peer] : peers_) peer->connection->OnLocalAddressChanged(loop_->Now());
+      loop_->Post([this] { DrivePeers(); });
+    }
+    last_reflexive_ = client_->reflexive();
+  }
   client_timer_.Schedule(client_->next_timeout());
 }
 

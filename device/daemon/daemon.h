@@ -81,6 +81,7 @@ class DeviceDaemon {
   io::Timer peer_timer_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<PeerSession>> peers_;  // By channel id.
   absl::Time started_;
+  net::Endpoint last_reflexive_;  // To notice NAT rebinding.
   io::Timer resolve_timer_;
   absl::Duration resolve_backoff_ = absl::Seconds(1);
   uint64_t dns_lookups_ = 0;

@@ -193,14 +193,12 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(NatType::kSymmetricRandom, NatType::kAddressRestricted)),
     PairName);
 
-// Disabled until PeerConnection recovers on its own (see the report of integration/sim): behind a
-// port-restricted client NAT the device's new port is filtered until the client has sent to it,
-// so the device has to learn and trickle its new address (re-REFLECT), and its relay side is dead
-// until it re-BINDs, which today happens only on the 20 s refresh timer; and a path once failed
-// (the relay one too) is never probed again, so when every path failed at once the connection
-// cannot come back even after the relay was re-bound. Run with --gtest_also_run_disabled_tests.
+// Behind a port-restricted client NAT the device's new port is filtered until the client has sent
+// to it: the device notices its new public address (attach), re-binds to the relay and asks it
+// for its address again (PeerConnection::OnLocalAddressChanged), trickles it, and failed paths
+// are revived once the peer shows up on them.
 INSTANTIATE_TEST_SUITE_P(
-    DISABLED_ClientNatFiltersTheNewPort, RebindingTest,
+    ClientNatFiltersTheNewPort, RebindingTest,
     ::testing::Values(std::make_tuple(NatType::kPortRestricted, NatType::kPortRestricted),
                       std::make_tuple(NatType::kSymmetricRandom, NatType::kPortRestricted)),
     PairName);

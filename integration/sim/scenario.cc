@@ -337,6 +337,13 @@ void DeviceApp::OnAlarm() {
 void DeviceApp::Drive() {
   const absl::Time now = sim_->now();
   for (net::Datagram& d : attach_->TakeOutgoing()) socket_->SendTo(d.to, std::move(d.bytes));
+  // As the daemon does: a new public address (NAT rebinding) is news for every peer session.
+  if (attach_->reflexive() != last_reflexive_) {
+    if (last_reflexive_.is_set()) {
+      for (auto& [id, peer] : peers_) peer->connection->OnLocalAddressChanged(now);
+    }
+    last_reflexive_ = attach_->reflexive();
+  }
   absl::Time next = attach_->next_timeout();
   for (auto it = peers_.begin(); it != peers_.end();) {
     PeerSession& peer = *it->second;

@@ -167,6 +167,7 @@ class DeviceApp : public device::RequestHandler {
   std::unique_ptr<Socket> socket_;
   std::unique_ptr<device::AttachClient> attach_;
   std::map<uint64_t, std::unique_ptr<PeerSession>> peers_;  // By channel id.
+  net::Endpoint last_reflexive_;  // To notice NAT rebinding.
   uint64_t newest_peer_ = 0;
   std::optional<int> predicted_ports_;
   uint64_t rpc_served_ = 0;
