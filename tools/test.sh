@@ -12,6 +12,9 @@ configs=("plain")
 
 passed=0
 failed=0
+# As root (CI), the real-NAT namespace tests must run, not skip.
+common=()
+[[ $(id -u) -eq 0 ]] && common+=(--test_env=EDGELINK_NETNS_REQUIRED=1)
 for config in "${configs[@]}"; do
   flags=()
   # Suppression files by absolute path: Bazel does not expand the workspace in --test_env.
@@ -19,7 +22,7 @@ for config in "${configs[@]}"; do
     "--test_env=LSAN_OPTIONS=suppressions=$PWD/tools/sanitizers/lsan.supp")
   echo "== bazel test //... ($config)"
   log=$(mktemp)
-  bazel test "${flags[@]}" --test_summary=short //... 2>&1 | tee "$log" | \
+  bazel test "${common[@]}" "${flags[@]}" --test_summary=short //... 2>&1 | tee "$log" | \
     grep -E '(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|ERROR:|Executed)'
   status=${PIPESTATUS[0]}
   p=$(grep -cE '^//\S+ +(\(cached\) )?PASSED' "$log")

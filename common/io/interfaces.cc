@@ -16,7 +16,9 @@ std::vector<net::Endpoint> LocalAddresses(net::Endpoint::Family family, uint16_t
   ifaddrs* interfaces = nullptr;
   if (getifaddrs(&interfaces) != 0) return addresses;
   for (ifaddrs* i = interfaces; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP)) continue;
+    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) {
+      continue;
+    }
     const int af = i->ifa_addr->sa_family;
     if (af != AF_INET && af != AF_INET6) continue;
     sockaddr_storage storage{};

@@ -9,8 +9,8 @@
 namespace edgelink::io {
 
 // LocalAddresses returns the addresses of the interfaces that are up, of `family`, each with
-// `port`. IPv6 link-local addresses are left out (an Endpoint cannot carry their scope id).
-// Loopback is included: a peer on the same host can use it.
+// `port`. Left out: loopback (a peer told "127.0.0.1" would probe its own host, perhaps an
+// unrelated service there) and IPv6 link-local addresses (an Endpoint cannot carry a scope id).
 std::vector<net::Endpoint> LocalAddresses(net::Endpoint::Family family, uint16_t port);
 
 }  // namespace edgelink::io

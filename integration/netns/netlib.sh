@@ -22,10 +22,12 @@
 #                                        a veth pair between two namespaces, addressed and up
 #   net_route NS VIA                     default route of NS
 #   net_forwarding NS                    lets NS route (ip_forward=1, rp_filter off)
-#   net_nat NS OUT_IF easy|hard          masquerade on OUT_IF: easy = `masquerade` (endpoint-
+#   net_nat NS OUT_IF easy|hard [open]   masquerade on OUT_IF: easy = `masquerade` (endpoint-
 #                                        independent mapping, address-and-port-dependent
 #                                        filtering), hard = `masquerade random,fully-random`
-#                                        (a new random port per 5-tuple)
+#                                        (a new random port per 5-tuple). Like a home router's
+#                                        firewall, it drops unsolicited packets from OUT_IF
+#                                        (counted in "unsolicited"), unless `open` is given.
 #   net_count_from NS NAME ADDR          nftables counters NAME_fwd (forward chain) and NAME_in
 #                                        (input chain) of packets with source ADDR
 #   net_counter NS NAME                  the packet count of a counter
@@ -34,9 +36,10 @@
 #   net_exec NS CMD...                   runs CMD in NS (ip netns exec)
 #   net_spawn NS LOG CMD...              starts CMD in NS in the background, stderr to LOG; its
 #                                        pid in NET_PID, stopped by net_cleanup
-#   net_impair_router NS TUN IMPAIR LOG ARGS... IFACE...
+#   net_impair_router NS TUN IMPAIR LOG [--delay=20ms --loss=P --seed=N] IFACE...
 #                                        makes NS (a router) pass every packet arriving on one of
-#                                        IFACE... through the impair hop on TUN (see below)
+#                                        IFACE... through the `impair` binary IMPAIR on a new TUN
+#                                        device TUN (see below); its pid in NET_PID
 #   net_wait WHAT SECONDS CMD...         polls CMD (every 50 ms) until it succeeds; on timeout
 #                                        calls net_fail
 #   net_fail MESSAGE                     prints MESSAGE, the tails of logs in NET_LOG_DIR, exits 1
@@ -122,15 +125,22 @@ net_forwarding() {
     net.ipv4.conf.default.rp_filter=0 || net_fail "cannot enable forwarding in $1"
 }
 
+# Why the firewall matters: an unsolicited packet that reaches the router itself (a peer's hole-
+# punching probe that arrived before our own went out) would otherwise leave a conntrack entry
+# behind, and our host's outgoing probe to that peer would then clash with it and be masqueraded
+# to another port: hole punching through two plain Linux masquerades never succeeds. Dropping the
+# packet in the input chain, as home routers do, happens before conntrack confirms the entry.
 net_nat() {
-  local ns=$1 out_if=$2 kind=$3 how
+  local ns=$1 out_if=$2 kind=$3 open=${4:-} how verdict=drop
   case $kind in
     easy) how="masquerade" ;;
     hard) how="masquerade random,fully-random" ;;
     *) net_fail "net_nat: unknown NAT kind $kind" ;;
   esac
+  [[ $open == open ]] && verdict=""
   ip netns exec "$ns" nft -f - <<EOF || net_fail "cannot set up $kind NAT in $ns"
 table ip edgelink {
+  counter unsolicited {}
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     oifname "$out_if" $how
@@ -140,6 +150,7 @@ table ip edgelink {
   }
   chain input {
     type filter hook input priority filter; policy accept;
+    iifname "$out_if" ct state new counter name "unsolicited" $verdict
   }
 }
 EOF
@@ -248,6 +259,7 @@ net_cleanup() {
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
   done
   for ns in "${NET_NAMESPACES[@]}"; do net_delete_ns "$ns"; done
+  rmdir /etc/netns 2>/dev/null # only when no other run still uses it
   wait 2>/dev/null
   exit "$status"
 }

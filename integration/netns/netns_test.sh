@@ -3,8 +3,9 @@
 #
 #            cli 10.2.0.2 ── natc (easy) 172.16.2.2 ─┐
 #            dev 10.1.0.2 ── natd (easy) 172.16.1.2 ─┼── wan router ── bs 172.16.0.2
-#           clih 10.3.0.2 ── nath (hard) 172.16.3.2 ─┘   (impair hop:    attach :7000/udp
-#                                                         delay, loss)   DNS :53, API :7443
+#           clih 10.3.0.2 ── nath (hard) 172.16.3.2 ─┘   (impair hop:    attach :7000/udp,
+#                                                         delay, loss)   relay :7001/udp,
+#                                                                        DNS :53, API :7443/tcp
 #
 # The device finds its basestation through the system resolver (/etc/netns/<ns>/resolv.conf names
 # the basestation's DNS zone listener). Asserts: the device attaches and is seen at its NAT's
@@ -15,20 +16,17 @@
 # Needs root, ip netns, nft and /dev/net/tun; prints SKIP and passes without them (set
 # EDGELINK_NETNS_REQUIRED=1 to fail instead, as CI should).
 set -uo pipefail
-BASESTATION=$(realpath "$1")
-DEVICE=$(realpath "$2")
-CLIENT=$(realpath "$3")
-PKI=$(realpath "$4")
-IMPAIR=$(realpath "$5")
 
 # ---- Expected path per NAT pairing: "direct", "relay", "local", or "none" (the client finds no
 # working path and fails with DEADLINE_EXCEEDED).
 EASY_NAT_EXPECT=direct # easy NAT (device) x easy NAT (client): hole punching
-HARD_NAT_EXPECT=none   # easy NAT (device) x hard NAT (client). FLIP TO "relay" once the relay is
-                       # wired into the basestation.
+HARD_NAT_EXPECT=relay  # easy NAT (device) x hard NAT (client): "none" until the relay was wired
+                       # into the basestation (0a7aa08), "relay" since.
 WAN_DELAY=${NETNS_WAN_DELAY:-20ms} # one way, through the impair hop
 WAN_LOSS=${NETNS_WAN_LOSS:-0}      # e.g. 0.01 for 1 % (seeded: NETNS_WAN_SEED)
 WAN_SEED=${NETNS_WAN_SEED:-1}
+NAT_FIREWALL=${NETNS_NAT_FIREWALL:-1} # 0: NAT routers without the home-router input firewall
+                                   # (see net_nat in netlib.sh)
 KEEPALIVE_S=1                      # --keepalive-interval of the basestation
 
 source "$(dirname "$0")/netlib.sh"
@@ -42,6 +40,12 @@ if ! why=$(net_require); then
   exit 0
 fi
 
+# Absolute: processes run from `ip netns exec`, and the script changes nothing else.
+BASESTATION=$(realpath "$1")
+DEVICE=$(realpath "$2")
+CLIENT=$(realpath "$3")
+PKI=$(realpath "$4")
+IMPAIR=$(realpath "$5")
 DIR=$(mktemp -d "${TEST_TMPDIR:-/tmp}/netns.XXXXXX")
 NET_LOG_DIR=$DIR
 net_init
@@ -66,15 +70,15 @@ nat_site() {
   net_forwarding "$router"
   net_link "$NS_WAN" "w-$role" "172.16.$n.1/24" "$router" out "172.16.$n.2/24"
   net_route "$router" "172.16.$n.1"
-  net_nat "$router" out "$kind"
+  net_nat "$router" out "$kind" "$( ((NAT_FIREWALL)) || echo open)"
   net_ns "$host"
   net_link "$router" in "10.$n.0.1/24" "$NET_NS" eth0 "10.$n.0.2/24"
   net_route "$NET_NS" "10.$n.0.1"
   net_resolver "$NET_NS" "$BS_IP"
 }
 nat_site 1 d easy dev; NS_DEV=$NET_NS; net_name natd; NS_NATD=$NET_NS
-nat_site 2 c easy cli; NS_CLI=$NET_NS
-nat_site 3 h hard clih; NS_CLIH=$NET_NS
+nat_site 2 c easy cli; NS_CLI=$NET_NS; net_name natc; NS_NATC=$NET_NS
+nat_site 3 h hard clih; NS_CLIH=$NET_NS; net_name nath; NS_NATH=$NET_NS
 DEV_IP=10.1.0.2 NATD_OUT=172.16.1.2
 net_count_from "$NS_NATD" dev "$DEV_IP"
 net_impair_router "$NS_WAN" imp0 "$IMPAIR" "$DIR/impair.log" --delay="$WAN_DELAY" \
@@ -97,7 +101,8 @@ STICKER=$(awk '$1 == "pairing_secret" { print $3 }' "$DIR/cam-1.conf")
 start_basestation() {
   : >"$DIR/basestation.out"
   net_spawn "$NS_BS" "$DIR/basestation.log" "$BASESTATION" serve --registry="$REG" \
-    --listen="$BS_IP:7000" --dns-listen="$BS_IP:53" --api-listen="$BS_IP:7443" \
+    --listen="$BS_IP:7000" --relay-listen="$BS_IP:7001" --dns-listen="$BS_IP:53" \
+    --api-listen="$BS_IP:7443" \
     --metrics-listen=0.0.0.0:9100 --zone="$ZONE" --public-address="$BS_IP" \
     --keepalive-interval="${KEEPALIVE_S}s" --tls-cert="$DIR/pki/server.pem" \
     --tls-key="$DIR/pki/server.key" --client-ca="$DIR/pki/client-ca.pem" \
@@ -147,10 +152,14 @@ out=$(client_in "$NS_CLI" pair cam-1 --secret="$STICKER" --name=alice 2>&1) ||
   net_fail "pair: $out"
 say "alice (in $NS_CLI) paired: $out"
 
-# check_path LABEL NS EXPECT: asserts which path a client in NS gets to cam-1. A mismatch is
-# recorded (and fails the test at the end) so that one run reports every pairing.
+# check_path LABEL NS NAT EXPECT: asserts which path a client in NS (behind the router NAT) gets
+# to cam-1. A mismatch is recorded (and fails the test at the end) so that one run reports every
+# pairing. Also shows how many unsolicited packets (probes that found no NAT mapping) each side's
+# NAT dropped meanwhile.
 check_path() {
-  local label=$1 ns=$2 expect=$3 out rc chosen
+  local label=$1 ns=$2 nat=$3 expect=$4 out rc chosen dev_drops0 cli_drops0
+  dev_drops0=$(net_counter "$NS_NATD" unsolicited)
+  cli_drops0=$(net_counter "$nat" unsolicited)
   if [[ $expect != none ]]; then
     out=$(client_in "$ns" rpc cam-1 echo "hello from $label" 2>&1)
     rc=$?
@@ -167,13 +176,16 @@ check_path() {
   ((rc == 0)) || chosen=none
   say "$label: client diagnose (exit $rc) -> path ${chosen:-?}, expected $expect"
   indent <<<"$out"
+  say "$label: unsolicited packets dropped by the device's NAT:" \
+    "$(($(net_counter "$NS_NATD" unsolicited) - dev_drops0)), by the client's NAT:" \
+    "$(($(net_counter "$nat" unsolicited) - cli_drops0))"
   if [[ $chosen != "$expect" ]]; then
     MISMATCHES+=("$label: chosen path ${chosen:-?}, expected $expect")
   elif [[ $expect == none && $out != *DEADLINE_EXCEEDED*"no path"* ]]; then
     MISMATCHES+=("$label: expected DEADLINE_EXCEEDED (no path), got: $out")
   fi
 }
-check_path "easy NAT x easy NAT" "$NS_CLI" "$EASY_NAT_EXPECT"
+check_path "easy NAT x easy NAT" "$NS_CLI" "$NS_NATC" "$EASY_NAT_EXPECT"
 
 # ---- Master switch: remote access off sends nothing, counted by the device's NAT router --------
 fwd=$(net_counter "$NS_NATD" dev_fwd)
@@ -226,7 +238,7 @@ say "cam-1 re-attached by itself: $(grep 'state=attached' "$DIR/device.log" | ta
   grep -o 'state=attached.*')"
 
 # ---- A client behind a hard NAT ----------------------------------------------------------------
-check_path "easy NAT x hard NAT" "$NS_CLIH" "$HARD_NAT_EXPECT"
+check_path "easy NAT x hard NAT" "$NS_CLIH" "$NS_NATH" "$HARD_NAT_EXPECT"
 
 # ---- Wrap up -----------------------------------------------------------------------------------
 kill -0 "$BS_PID" 2>/dev/null || net_fail "basestation died"
@@ -241,3 +253,4 @@ if ((${#MISMATCHES[@]})); then
   exit 1
 fi
 say "PASS"
+[[ -n ${TEST_TMPDIR:-} ]] || rm -rf "$DIR" # outside Bazel, logs stay only after a failure
