@@ -16,7 +16,8 @@ BIN=$(bazel info bazel-bin 2>/dev/null)
 
 bash integration/loopback/live_scenario.sh "$BIN/basestation/basestation" \
   "$BIN/device/daemon/edgelink-device" "$BIN/client/client" \
-  "$BIN/common/crypto/crypto_vectors_boringssl" "$BIN/common/crypto/crypto_vectors_openssl"
+  "$BIN/common/crypto/crypto_vectors_boringssl" "$BIN/common/crypto/crypto_vectors_openssl" \
+  "$BIN/integration/loopback/tcp_echo"
 
 say "the same behind emulated NATs: network namespaces, nftables NAT, a 20 ms WAN"
 bash integration/netns/netns_test.sh "$BIN/basestation/basestation" \

@@ -16,6 +16,8 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   # Real-network tests: namespaces and NAT.
   iproute2 nftables curl
+  # Releases: packaging, unit checks, the SDK example build, registry backups.
+  dpkg-dev systemd make pkgconf sqlite3
 )
 
 missing=()

@@ -6,11 +6,16 @@
 //     connect DEVICE                      broker a session; print candidates and timing
 //     rpc DEVICE METHOD [PAYLOAD]         call a method on the device over the peer channel
 //     diagnose DEVICE                     connect, then report every path tried and which won
+//     tunnel DEVICE --listen=ADDR:PORT --to=PORT
+//                                         forward each TCP connection made to ADDR:PORT to the
+//                                         device's (allow-listed) local PORT; until Ctrl-C
 //     pair DEVICE --secret=STICKER        become the owner of a new device
 //     users list DEVICE
 //     users add DEVICE FINGERPRINT [--role=user|guest|owner] [--name=NAME]
 //     users remove DEVICE FINGERPRINT
 //     pairing reopen DEVICE
+#include <signal.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -35,7 +40,11 @@ ABSL_FLAG(std::string, secret, "", "The device's pairing secret (for pair).");
 ABSL_FLAG(std::string, name, "", "A name for this client or user, shown in access lists.");
 ABSL_FLAG(std::string, role, "user", "Role for users add: owner, user or guest.");
 ABSL_FLAG(bool, relay_only, false,
-          "rpc/diagnose: use the basestation relay only (no direct path, addresses not shared).");
+          "rpc/diagnose/tunnel: use the basestation relay only (no direct path, addresses not "
+          "shared).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
+          "tunnel: local ADDR:PORT to accept connections on (port 0: any).");
+ABSL_FLAG(int, to, 0, "tunnel: the device's TCP port to connect each connection to.");
 
 namespace edgelink::client {
 namespace {
@@ -44,6 +53,7 @@ constexpr char kUsage[] =
     "Edgelink client.\n"
     "  client whoami | devices | connect DEVICE | pair DEVICE --secret=S [--name=N]\n"
     "  client rpc DEVICE METHOD [PAYLOAD] | diagnose DEVICE\n"
+    "  client tunnel DEVICE --listen=127.0.0.1:8080 --to=80\n"
     "  client users list DEVICE | users add DEVICE FINGERPRINT [--role=R] [--name=N]\n"
     "  client users remove DEVICE FINGERPRINT | pairing reopen DEVICE\n"
     "Identity: --cert/--key (an X.509 certificate from the vendor's client CA), --ca.";
@@ -56,8 +66,79 @@ PeerSessionOptions PeerOptions() {
   return options;
 }
 
+// Serves a tunnel listener until Ctrl-C (or SIGTERM), printing what happens to each connection.
+absl::Status RunTunnel(Client& client, const std::string& device) {
+  const int port = absl::GetFlag(FLAGS_to);
+  if (port <= 0 || port > 65535) {
+    return Usage("tunnel needs --to=PORT (the device's port, 1..65535)");
+  }
+  absl::StatusOr<net::Endpoint> listen = tool::ParseEndpointFlag("listen", FLAGS_listen);
+  if (!listen.ok()) return Usage(listen.status().message());
+  absl::StatusOr<std::unique_ptr<PeerSession>> peer =
+      PeerSession::Open(client, device, PeerOptions());
+  if (!peer.ok()) return peer.status();
+  PeerSession& session = **peer;
+  uint64_t opened = 0, refused = 0;
+  absl::StatusOr<net::Endpoint> bound = session.Tunnel(
+      *listen, static_cast<uint16_t>(port), [&](const TunnelEvent& e) {
+        switch (e.kind) {
+          case TunnelEvent::Kind::kAccepted:
+            std::printf("[%llu] %s connected\n", static_cast<unsigned long long>(e.id),
+                        e.from.ToString().c_str());
+            break;
+          case TunnelEvent::Kind::kOpened:
+            ++opened;
+            std::printf("[%llu] open to %s port %d\n", static_cast<unsigned long long>(e.id),
+                        device.c_str(), e.device_port);
+            break;
+          case TunnelEvent::Kind::kRefused:
+            ++refused;
+            std::printf("[%llu] closed, not tunnelled: %s\n",
+                        static_cast<unsigned long long>(e.id),
+                        std::string(e.status.message()).c_str());
+            break;
+          case TunnelEvent::Kind::kClosed:
+            std::printf("[%llu] closed%s%s: %llu bytes sent, %llu received\n",
+                        static_cast<unsigned long long>(e.id), e.status.ok() ? "" : " with error: ",
+                        std::string(e.status.message()).c_str(),
+                        static_cast<unsigned long long>(e.bytes_sent),
+                        static_cast<unsigned long long>(e.bytes_received));
+            break;
+        }
+        std::fflush(stdout);
+      });
+  if (!bound.ok()) return bound.status();
+  if (absl::Status s = session.StopOnSignal(SIGINT); !s.ok()) return s;
+  if (absl::Status s = session.StopOnSignal(SIGTERM); !s.ok()) return s;
+  const channel::PeerConnection::Path* path = session.connection().active_path();
+  std::printf("listening on %s: connections go to %s port %d over the %s path (Ctrl-C stops)\n",
+              bound->ToString().c_str(), device.c_str(), port,
+              path ? std::string(channel::PeerConnection::PathName(*path)).c_str() : "?");
+  std::fflush(stdout);
+  const bool stopped = session.Run();
+  const tunnel::TunnelCounters c = session.tunnel_counters();
+  std::printf("stopped: %llu tunnels opened, %llu refused; %llu bytes sent, %llu received\n",
+              static_cast<unsigned long long>(opened), static_cast<unsigned long long>(refused),
+              static_cast<unsigned long long>(c.bytes_sent),
+              static_cast<unsigned long long>(c.bytes_received));
+  if (!stopped) return absl::UnavailableError(absl::StrCat("the connection to ", device, " ended"));
+  return absl::OkStatus();
+}
+
 absl::Status Run(const std::vector<std::string>& args) {
   if (args.empty()) return Usage("no command (try --help)");
+  if (args[0] == "tunnel") {
+    // Before gRPC starts its threads, which inherit the mask: only the tunnel's event loop takes
+    // these (through a signalfd), so Ctrl-C stops it cleanly.
+    // A script's background job starts with SIGINT ignored, and an ignored signal never reaches
+    // a signalfd: take the default back (harmless while blocked).
+    signal(SIGINT, SIG_DFL);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  }
   ClientOptions options;
   options.basestation = absl::GetFlag(FLAGS_basestation);
   options.tls.root_ca_pem = absl::GetFlag(FLAGS_ca);
@@ -149,6 +230,10 @@ absl::Status Run(const std::vector<std::string>& args) {
                 absl::FormatDuration(c.time_to_first_path()).c_str(),
                 absl::FormatDuration((*peer)->setup_time()).c_str());
     return absl::OkStatus();
+  }
+  if (command == "tunnel") {
+    if (absl::Status s = need(2, "tunnel DEVICE --listen=ADDR:PORT --to=PORT"); !s.ok()) return s;
+    return RunTunnel(client, args[1]);
   }
   if (command == "pair") {
     if (absl::Status s = need(2, "pair DEVICE --secret=STICKER"); !s.ok()) return s;

@@ -9,6 +9,28 @@
 #include "common/status/status_macros.h"
 
 namespace edgelink::client {
+namespace {
+
+static_assert(tunnel::kStreamDatagramSize + 1 == channel::kMaxPeerPayload,
+              "an SCTP packet must fill exactly one peer DATA datagram");
+
+// UDP socket buffers: room for a window's worth of stream datagrams arriving in a burst.
+constexpr int kSocketBufferBytes = 2 << 20;
+
+void Accumulate(tunnel::TunnelCounters& into, const tunnel::TunnelCounters& from) {
+  into.requests += from.requests;
+  into.opened += from.opened;
+  into.port_refused += from.port_refused;
+  into.connect_failed += from.connect_failed;
+  into.bad_requests += from.bad_requests;
+  into.failed += from.failed;
+  into.bytes_sent += from.bytes_sent;
+  into.bytes_received += from.bytes_received;
+  into.bytes_dropped += from.bytes_dropped;
+  into.receive_pauses += from.receive_pauses;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
                                                                absl::string_view device_id,
@@ -16,6 +38,8 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
   std::unique_ptr<PeerSession> peer(new PeerSession());
   ASSIGN_OR_RETURN(peer->loop_, io::EventLoop::New());
   ASSIGN_OR_RETURN(peer->socket_, io::UdpSocket::Bind(*net::Endpoint::Parse("0.0.0.0:0")));
+  (void)peer->socket_->SetReceiveBufferSize(kSocketBufferBytes);
+  (void)peer->socket_->SetSendBufferSize(kSocketBufferBytes);
   const absl::Time start = absl::Now();
 
   // Tell the device where we can be reached: our interface addresses on this socket's port.
@@ -50,6 +74,7 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
   ASSIGN_OR_RETURN(peer->connection_,
                    channel::PeerConnection::New(std::move(connection), &peer->random_));
 
+  peer->path_filter_ = std::move(options.path_filter_for_test);
   PeerSession* p = peer.get();
   RETURN_IF_ERROR(peer->loop_->Watch(peer->socket_->fd(), [p] { p->OnReadable(); }));
   peer->timer_ = std::make_unique<io::Timer>(peer->loop_.get(), [p] { p->Drive(); });
@@ -70,6 +95,9 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
 }
 
 PeerSession::~PeerSession() {
+  // Tunnels first: their connections close without events.
+  tunnels_.reset();
+  listener_.reset();
   if (connection_ && loop_) {
     connection_->Close(loop_->Now());
     Drive();
@@ -82,6 +110,7 @@ void PeerSession::OnReadable() {
     absl::StatusOr<size_t> n = socket_->ReceiveBatch(buffer_);
     if (!n.ok() || *n == 0) break;
     for (const io::ReceivedDatagram& d : buffer_.datagrams()) {
+      if (path_filter_ && !path_filter_(d.source)) continue;
       connection_->OnPacket(d.source, d.bytes, loop_->Now());
     }
   }
@@ -93,13 +122,36 @@ void PeerSession::Drive() {
   if (connection_->next_timeout() <= now) connection_->OnTimeout(now);
   if (rpc_.next_timeout() <= now) rpc_.OnTimeout(now);
   for (channel::PeerConnection::Received& r : connection_->TakeReceived()) {
-    if (r.kind == channel::DataKind::kRpc) rpc_.OnDatagram(r.bytes, now);
+    if (r.kind == channel::DataKind::kRpc) {
+      rpc_.OnDatagram(r.bytes, now);
+    } else if (r.kind == channel::DataKind::kStream && tunnels_) {
+      tunnels_->OnDatagram(r.bytes);
+    }
+  }
+  if (tunnels_) {
+    if (tunnels_->NextTimeout(now) <= now) tunnels_->OnTimeout(now);
+    // The association ended (its tunnels reported it): the next connection starts a new one.
+    if (tunnels_->closed()) RetireTunnels();
   }
   for (const std::vector<uint8_t>& d : rpc_.TakeOutgoing()) {
     (void)connection_->Send(channel::DataKind::kRpc, d, now);
   }
-  for (const net::Datagram& d : connection_->TakeOutgoing()) (void)socket_->SendTo(d.to, d.bytes);
-  if (timer_) timer_->Schedule(std::min(connection_->next_timeout(), rpc_.next_timeout()));
+  Flush();
+  if (connection_->state() == channel::PeerConnection::State::kClosed) {
+    RetireTunnels();
+    loop_->Stop();  // Run returns: there is nothing left to serve.
+  }
+  if (timer_) {
+    timer_->Schedule(std::min({connection_->next_timeout(), rpc_.next_timeout(),
+                               tunnels_ ? tunnels_->NextTimeout(now) : absl::InfiniteFuture()}));
+  }
+}
+
+void PeerSession::Flush() {
+  for (const net::Datagram& d : connection_->TakeOutgoing()) {
+    if (path_filter_ && !path_filter_(d.to)) continue;
+    (void)socket_->SendTo(d.to, d.bytes);
+  }
 }
 
 absl::StatusOr<std::vector<uint8_t>> PeerSession::Call(absl::string_view method,
@@ -123,6 +175,158 @@ absl::StatusOr<std::vector<uint8_t>> PeerSession::Call(absl::string_view method,
 void PeerSession::RunFor(absl::Duration duration) {
   const absl::Time end = absl::Now() + duration;
   while (absl::Now() < end) loop_->RunOnce(end - absl::Now());
+}
+
+}  // namespace edgelink::client
+
+namespace edgelink::client {
+
+absl::StatusOr<net::Endpoint> PeerSession::Tunnel(
+    const net::Endpoint& listen, uint16_t device_port,
+    std::function<void(const TunnelEvent&)> on_event) {
+  if (listener_) return absl::FailedPreconditionError("this session already has a tunnel listener");
+  if (device_port == 0) return absl::InvalidArgumentError("the device port must be 1..65535");
+  if (!tcp_) {
+    ASSIGN_OR_RETURN(tcp_, tunnel::TcpIo::New(loop_.get()));
+  }
+  auto on_accept = [this](std::unique_ptr<tunnel::LocalConnection> c,
+                          const net::Endpoint& from) { OnAccept(std::move(c), from); };
+  ASSIGN_OR_RETURN(listener_, tunnel::TcpListener::Listen(tcp_.get(), listen, on_accept));
+  device_port_ = device_port;
+  on_tunnel_event_ = std::move(on_event);
+  return listener_->local_endpoint();
+}
+
+absl::Status PeerSession::StartTunnels() {
+  tunnel::TunnelSessionOptions options;
+  options.side = tunnel::TunnelSessionOptions::Side::kClient;
+  tunnel::TunnelSession::Callbacks callbacks;
+  callbacks.on_event = [this](const tunnel::TunnelEvent& e) { OnTunnelEvent(e); };
+  callbacks.on_wake = [this] { timer_->Schedule(loop_->Now()); };
+  ASSIGN_OR_RETURN(tunnels_,
+                   tunnel::TunnelSession::New(
+                       std::move(options),
+                       [this](absl::Span<const uint8_t> d) {
+                         // Lost if no path is usable right now: SCTP retransmits.
+                         (void)connection_->Send(channel::DataKind::kStream, d, loop_->Now());
+                         Flush();
+                       },
+                       std::move(callbacks)));
+  timer_->Schedule(loop_->Now());
+  return absl::OkStatus();
+}
+
+void PeerSession::OnAccept(std::unique_ptr<tunnel::LocalConnection> connection,
+                           const net::Endpoint& from) {
+  Accepted accepted{next_connection_id_++, from, false};
+  TunnelEvent event;
+  event.id = accepted.id;
+  event.from = from;
+  event.device_port = device_port_;
+  event.kind = TunnelEvent::Kind::kAccepted;
+  if (on_tunnel_event_) on_tunnel_event_(event);
+  absl::Status status;
+  if (connection_->state() == channel::PeerConnection::State::kClosed) {
+    status = absl::UnavailableError("the connection to the device has closed");
+  } else if (!tunnels_) {
+    status = StartTunnels();
+  }
+  if (status.ok()) {
+    accepting_ = accepted;  // Open may report at once.
+    absl::StatusOr<uint64_t> id = tunnels_->Open(device_port_, std::move(connection));
+    accepting_.reset();
+    if (id.ok()) {
+      accepted_.try_emplace(*id, accepted);
+      return;
+    }
+    status = id.status();
+  }
+  event.kind = TunnelEvent::Kind::kRefused;
+  event.status = status;
+  if (on_tunnel_event_) on_tunnel_event_(event);
+}
+
+void PeerSession::OnTunnelEvent(const tunnel::TunnelEvent& e) {
+  auto it = accepted_.find(e.id);
+  if (it == accepted_.end()) {
+    if (!accepting_.has_value()) return;
+    it = accepted_.emplace(e.id, *accepting_).first;
+  }
+  TunnelEvent event;
+  event.id = it->second.id;
+  event.from = it->second.from;
+  event.device_port = e.port;
+  event.status = e.status;
+  event.bytes_sent = e.bytes_sent;
+  event.bytes_received = e.bytes_received;
+  switch (e.kind) {
+    case tunnel::TunnelEvent::Kind::kOpened:
+      event.kind = TunnelEvent::Kind::kOpened;
+      it->second.opened = true;
+      break;
+    case tunnel::TunnelEvent::Kind::kRefused:
+      event.kind = TunnelEvent::Kind::kRefused;
+      accepted_.erase(it);
+      break;
+    case tunnel::TunnelEvent::Kind::kClosed:
+      event.kind = TunnelEvent::Kind::kClosed;
+      accepted_.erase(it);
+      break;
+  }
+  if (on_tunnel_event_) on_tunnel_event_(event);
+}
+
+void PeerSession::RetireTunnels() {
+  if (!tunnels_) return;
+  Accumulate(ended_tunnels_, tunnels_->counters());
+  absl::Status why = tunnels_->closed()
+                         ? tunnels_->close_reason()
+                         : absl::UnavailableError("the connection to the device closed");
+  tunnels_.reset();  // Closes what is left; reports nothing itself.
+  for (const auto& [id, accepted] : accepted_) {
+    TunnelEvent event;
+    event.kind = accepted.opened ? TunnelEvent::Kind::kClosed : TunnelEvent::Kind::kRefused;
+    event.id = accepted.id;
+    event.from = accepted.from;
+    event.device_port = device_port_;
+    event.status = why;
+    if (on_tunnel_event_) on_tunnel_event_(event);
+  }
+  accepted_.clear();
+}
+
+tunnel::TunnelCounters PeerSession::tunnel_counters() const {
+  tunnel::TunnelCounters total = ended_tunnels_;
+  if (tunnels_) Accumulate(total, tunnels_->counters());
+  return total;
+}
+
+bool PeerSession::Run() {
+  if (connection_->state() != channel::PeerConnection::State::kClosed) loop_->Run();
+  return connection_->state() != channel::PeerConnection::State::kClosed;
+}
+
+bool PeerSession::RunUntil(const std::function<bool()>& done, absl::Duration limit) {
+  const absl::Time give_up = absl::Now() + limit;
+  while (!done()) {
+    const absl::Duration left = give_up - absl::Now();
+    if (left <= absl::ZeroDuration()) return done();
+    loop_->RunOnce(std::min(left, absl::Milliseconds(100)));
+  }
+  return true;
+}
+
+void PeerSession::Stop() { loop_->Stop(); }
+
+absl::Status PeerSession::StopOnSignal(int signo) {
+  return loop_->OnSignal(signo, [this] { loop_->Stop(); });
+}
+
+void PeerSession::SetPathFilterForTest(std::function<bool(const net::Endpoint&)> allow,
+                                       bool network_changed) {
+  path_filter_ = std::move(allow);
+  if (network_changed) connection_->OnLocalAddressChanged(loop_->Now());
+  timer_->Schedule(loop_->Now());
 }
 
 }  // namespace edgelink::client

@@ -53,6 +53,7 @@ absl::StatusOr<KeyChain> KeyChain::New(crypto::SecretBytes secret) {
   ASSIGN_OR_RETURN(crypto::SecretBytes iv, Expand(secret, "iv", crypto::Aead::kNonceSize));
   chain.keys_.key = crypto::SecretArray<crypto::Aead::kKeySize>::CopyFrom(key.span());
   std::copy(iv.span().begin(), iv.span().end(), chain.keys_.iv.begin());
+  ASSIGN_OR_RETURN(chain.aead_, crypto::Aead::New(key));
   chain.secret_ = std::move(secret);
   return chain;
 }
@@ -83,10 +84,11 @@ absl::StatusOr<SessionSecrets> DeriveSessionSecrets(const wire::SessionId& sessi
   return secrets;
 }
 
-absl::StatusOr<std::vector<uint8_t>> SealPeerPacket(crypto::Aead& aead,
-                                                    const wire::DirectionKeys& keys,
-                                                    const PeerHeader& header,
-                                                    absl::Span<const uint8_t> payload) {
+namespace {
+
+absl::StatusOr<std::vector<uint8_t>> Seal(crypto::Aead& keyed, const wire::DirectionKeys& keys,
+                                          const PeerHeader& header,
+                                          absl::Span<const uint8_t> payload) {
   if (payload.size() > kMaxPeerPayload) {
     return absl::InvalidArgumentError(
         absl::StrCat("peer payload of ", payload.size(), " bytes exceeds ", kMaxPeerPayload));
@@ -98,24 +100,51 @@ absl::StatusOr<std::vector<uint8_t>> SealPeerPacket(crypto::Aead& aead,
   out.WriteU64(header.packet_number);
   std::vector<uint8_t> packet = out.Take();
   packet.resize(kPeerHeaderSize + payload.size() + crypto::Aead::kTagSize);
-  RETURN_IF_ERROR(aead.SetKey(keys.key.span()));
-  RETURN_IF_ERROR(aead.Seal(Nonce(keys, header.packet_number),
+  RETURN_IF_ERROR(keyed.Seal(Nonce(keys, header.packet_number),
                             absl::MakeConstSpan(packet).first(kPeerHeaderSize), payload,
                             absl::MakeSpan(packet).subspan(kPeerHeaderSize))
                       .status());
   return packet;
 }
 
+absl::StatusOr<std::vector<uint8_t>> Open(crypto::Aead& keyed, const wire::DirectionKeys& keys,
+                                          const PeerHeader& header,
+                                          absl::Span<const uint8_t> packet) {
+  if (packet.size() < kPeerHeaderSize + crypto::Aead::kTagSize) {
+    return absl::InvalidArgumentError("peer packet too short");
+  }
+  return keyed.Open(Nonce(keys, header.packet_number), packet.first(kPeerHeaderSize),
+                    packet.subspan(kPeerHeaderSize));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<uint8_t>> SealPeerPacket(crypto::Aead& aead,
+                                                    const wire::DirectionKeys& keys,
+                                                    const PeerHeader& header,
+                                                    absl::Span<const uint8_t> payload) {
+  RETURN_IF_ERROR(aead.SetKey(keys.key.span()));
+  return Seal(aead, keys, header, payload);
+}
+
 absl::StatusOr<std::vector<uint8_t>> OpenPeerPacket(crypto::Aead& aead,
                                                     const wire::DirectionKeys& keys,
                                                     const PeerHeader& header,
                                                     absl::Span<const uint8_t> packet) {
-  if (packet.size() < kPeerHeaderSize + crypto::Aead::kTagSize) {
-    return absl::InvalidArgumentError("peer packet too short");
-  }
   RETURN_IF_ERROR(aead.SetKey(keys.key.span()));
-  return aead.Open(Nonce(keys, header.packet_number), packet.first(kPeerHeaderSize),
-                   packet.subspan(kPeerHeaderSize));
+  return Open(aead, keys, header, packet);
+}
+
+absl::StatusOr<std::vector<uint8_t>> SealPeerPacket(const KeyChain& chain,
+                                                    const PeerHeader& header,
+                                                    absl::Span<const uint8_t> payload) {
+  return Seal(chain.aead(), chain.keys(), header, payload);
+}
+
+absl::StatusOr<std::vector<uint8_t>> OpenPeerPacket(const KeyChain& chain,
+                                                    const PeerHeader& header,
+                                                    absl::Span<const uint8_t> packet) {
+  return Open(chain.aead(), chain.keys(), header, packet);
 }
 
 }  // namespace edgelink::channel

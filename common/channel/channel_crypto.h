@@ -5,6 +5,7 @@
 #define EDGELINK_COMMON_CHANNEL_CHANNEL_CRYPTO_H_
 
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <vector>
 
@@ -66,11 +67,15 @@ class KeyChain {
   const wire::DirectionKeys& keys() const { return keys_; }
   uint64_t generation() const { return generation_; }
   bool phase() const { return (generation_ & 1) != 0; }
+  // An AES-GCM context already keyed with keys().key: the key schedule is computed once per
+  // generation, not per packet.
+  crypto::Aead& aead() const { return *aead_; }
 
  private:
   crypto::SecretBytes secret_;
   uint64_t generation_ = 0;
   wire::DirectionKeys keys_;
+  std::unique_ptr<crypto::Aead> aead_;
 };
 
 struct SessionSecrets {
@@ -92,6 +97,13 @@ absl::StatusOr<std::vector<uint8_t>> SealPeerPacket(crypto::Aead& aead,
                                                     const wire::DirectionKeys& keys,
                                                     const PeerHeader& header,
                                                     absl::Span<const uint8_t> payload);
+// The same with a chain's own keyed context (no re-keying per packet).
+absl::StatusOr<std::vector<uint8_t>> SealPeerPacket(const KeyChain& chain,
+                                                    const PeerHeader& header,
+                                                    absl::Span<const uint8_t> payload);
+absl::StatusOr<std::vector<uint8_t>> OpenPeerPacket(const KeyChain& chain,
+                                                    const PeerHeader& header,
+                                                    absl::Span<const uint8_t> packet);
 // OpenPeerPacket authenticates and decrypts; kUnauthenticated if it does not open.
 absl::StatusOr<std::vector<uint8_t>> OpenPeerPacket(crypto::Aead& aead,
                                                     const wire::DirectionKeys& keys,

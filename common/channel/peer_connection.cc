@@ -63,19 +63,14 @@ absl::StatusOr<std::unique_ptr<PeerConnection>> PeerConnection::New(
                                                         : secrets.device_to_client.Clone()));
   ASSIGN_OR_RETURN(KeyChain receive, KeyChain::New(client ? secrets.device_to_client.Clone()
                                                            : secrets.client_to_device.Clone()));
-  ASSIGN_OR_RETURN(std::unique_ptr<crypto::Aead> aead,
-                   crypto::Aead::New(crypto::SecretBytes(crypto::Aead::kKeySize)));
-  return std::unique_ptr<PeerConnection>(
-      new PeerConnection(std::move(options), random, std::move(aead), std::move(secrets),
-                         std::move(send), std::move(receive)));
+  return std::unique_ptr<PeerConnection>(new PeerConnection(
+      std::move(options), random, std::move(secrets), std::move(send), std::move(receive)));
 }
 
 PeerConnection::PeerConnection(PeerConnectionOptions options, crypto::RandomSource* random,
-                               std::unique_ptr<crypto::Aead> aead, SessionSecrets secrets,
-                               KeyChain send, KeyChain receive)
+                               SessionSecrets secrets, KeyChain send, KeyChain receive)
     : options_(std::move(options)),
       random_(random),
-      aead_(std::move(aead)),
       channel_id_(secrets.channel_id),
       send_keys_(std::move(send)),
       receive_keys_(std::move(receive)) {
@@ -178,7 +173,7 @@ void PeerConnection::SendOn(const Path& path, PeerPacketType type,
   }
   const PeerHeader header{type, send_keys_.phase(), channel_id_, tx_packet_number_++};
   absl::StatusOr<std::vector<uint8_t>> packet =
-      SealPeerPacket(*aead_, send_keys_.keys(), header, payload);
+      SealPeerPacket(send_keys_, header, payload);
   if (!packet.ok()) return;  // Oversized payloads were refused by Send already.
   ++counters_.packets_sent;
   outgoing_.push_back({path.remote, *std::move(packet)});
@@ -352,7 +347,7 @@ bool PeerConnection::OpenAndAdvance(const PeerHeader& header, absl::Span<const u
                                     std::vector<uint8_t>* payload) {
   if (header.key_phase == receive_keys_.phase()) {
     absl::StatusOr<std::vector<uint8_t>> opened =
-        OpenPeerPacket(*aead_, receive_keys_.keys(), header, packet);
+        OpenPeerPacket(receive_keys_, header, packet);
     if (!opened.ok()) return false;
     *payload = *std::move(opened);
     return true;
@@ -364,7 +359,7 @@ bool PeerConnection::OpenAndAdvance(const PeerHeader& header, absl::Span<const u
     next_receive_keys_ = *std::move(next);
   }
   absl::StatusOr<std::vector<uint8_t>> opened =
-      OpenPeerPacket(*aead_, next_receive_keys_->keys(), header, packet);
+      OpenPeerPacket(*next_receive_keys_, header, packet);
   if (!opened.ok()) return false;
   receive_keys_ = *std::move(next_receive_keys_);
   next_receive_keys_.reset();

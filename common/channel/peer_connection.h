@@ -151,8 +151,7 @@ class PeerConnection {
 
  private:
   PeerConnection(PeerConnectionOptions options, crypto::RandomSource* random,
-                 std::unique_ptr<crypto::Aead> aead, SessionSecrets secrets, KeyChain send,
-                 KeyChain receive);
+                 SessionSecrets secrets, KeyChain send, KeyChain receive);
 
   Path* FindPath(const net::Endpoint& remote);
   Path& AddPath(wire::Candidate::Kind kind, const net::Endpoint& remote, bool via_relay,
@@ -173,7 +172,6 @@ class PeerConnection {
 
   PeerConnectionOptions options_;
   crypto::RandomSource* random_;
-  std::unique_ptr<crypto::Aead> aead_;
   uint64_t channel_id_;
   KeyChain send_keys_;
   KeyChain receive_keys_;

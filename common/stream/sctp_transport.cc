@@ -299,7 +299,10 @@ absl::Status SctpTransport::Start() {
   // the header itself: checked, an MTU of 1200 gives 1212-byte packets.
   struct sctp_paddrparams paddr = {};
   paddr.spp_assoc_id = SCTP_FUTURE_ASSOC;
-  paddr.spp_flags = SPP_PMTUD_DISABLE;
+  // The path below can change (direct, relay, failover): after an outage usrsctp marks its only
+  // path unreachable and only a heartbeat revives it, so heartbeat every second, not every 30.
+  paddr.spp_flags = SPP_PMTUD_DISABLE | SPP_HB_ENABLE;
+  paddr.spp_hbinterval = 1000;
   paddr.spp_pathmtu = options_.max_datagram_size - kSctpCommonHeaderSize;
   RETURN_IF_ERROR(
       SetOption(socket_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, paddr, "SCTP_PEER_ADDR_PARAMS"));

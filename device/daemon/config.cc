@@ -80,6 +80,20 @@ absl::StatusOr<DeviceConfig> ParseDeviceConfig(absl::string_view text, absl::str
     } else if (key == "access_list") {
       if (value.empty()) return error("access_list must be a path");
       config.access_list_path = std::string(value);
+    } else if (key == "tunnel_ports") {
+      config.tunnel_ports.clear();
+      if (value.empty()) continue;  // No tunnels.
+      for (absl::string_view item : absl::StrSplit(value, ',')) {
+        item = absl::StripAsciiWhitespace(item);
+        uint32_t port = 0;
+        if (item.empty() || !absl::SimpleAtoi(item, &port) || port == 0 || port > 65535) {
+          return error(absl::StrCat("tunnel_ports: \"", absl::CHexEscape(item.substr(0, 20)),
+                                    "\" is not a port (1..65535, comma-separated)"));
+        }
+        if (!config.tunnel_ports.insert(static_cast<uint16_t>(port)).second) {
+          return error(absl::StrCat("tunnel_ports: port ", port, " is listed twice"));
+        }
+      }
     } else if (key == "remote_access") {
       if (value == "on") {
         config.remote_access = true;

@@ -10,11 +10,14 @@
 //   pairing_secret = BQ6R-T6CL-673M-ZLT8   # the sticker: the first client to prove it owns us
 //   access_list = /var/lib/edgelink/access  # where the owner's list lives (default: beside the
 //                                           # config file, <config>.access)
+//   tunnel_ports = 80, 554            # local TCP ports clients may tunnel to (127.0.0.1 only);
+//                                     # empty or absent: no tunnels
 #ifndef EDGELINK_DEVICE_DAEMON_CONFIG_H_
 #define EDGELINK_DEVICE_DAEMON_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -34,6 +37,8 @@ struct DeviceConfig {
   bool remote_access = true;
   crypto::SecretBytes pairing_secret;
   std::string access_list_path;  // Empty: "<config path>.access".
+  // The allow-list for TCP tunnels: the device connects to 127.0.0.1:<port> for these only.
+  std::set<uint16_t> tunnel_ports;
 
   // The name the device resolves to find its basestation.
   std::string BasestationHostname() const { return device_id + "." + zone; }

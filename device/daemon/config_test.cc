@@ -1,5 +1,6 @@
 #include "device/daemon/config.h"
 
+#include <set>
 #include <string>
 
 #include "common/status/status_matchers.h"
@@ -58,6 +59,36 @@ TEST(DeviceConfigTest, ErrorsNameFileAndLineAndNeverTheSecret) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseDeviceConfig(base + "basestation = nowhere\n", "d.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("basestation:")));
+}
+
+TEST(DeviceConfigTest, TunnelPortsAreAnAllowList) {
+  const std::string base = "device_id = cam-1\nzone = z\npairing_secret = ABCD-EFGH\nsecret = " +
+                           kSecret + "\n";
+  ASSERT_OK_AND_ASSIGN(DeviceConfig none, ParseDeviceConfig(base, "d.conf"));
+  EXPECT_TRUE(none.tunnel_ports.empty());  // Absent: no tunnels.
+  ASSERT_OK_AND_ASSIGN(DeviceConfig empty, ParseDeviceConfig(base + "tunnel_ports =\n", "d.conf"));
+  EXPECT_TRUE(empty.tunnel_ports.empty());
+  ASSERT_OK_AND_ASSIGN(
+      DeviceConfig two,
+      ParseDeviceConfig(base + "tunnel_ports = 80, 554  # http, rtsp\n", "d.conf"));
+  EXPECT_EQ(two.tunnel_ports, (std::set<uint16_t>{80, 554}));
+  ASSERT_OK_AND_ASSIGN(DeviceConfig edges,
+                       ParseDeviceConfig(base + "tunnel_ports=1,65535\n", "d.conf"));
+  EXPECT_EQ(edges.tunnel_ports, (std::set<uint16_t>{1, 65535}));
+  // A later line replaces an earlier one, as for every key.
+  ASSERT_OK_AND_ASSIGN(
+      DeviceConfig later,
+      ParseDeviceConfig(base + "tunnel_ports = 80\ntunnel_ports = 22\n", "d.conf"));
+  EXPECT_EQ(later.tunnel_ports, (std::set<uint16_t>{22}));
+
+  for (const char* bad : {"0", "65536", "http", "80,,554", "80,", "-1", "80 554", "0x50"}) {
+    EXPECT_THAT(ParseDeviceConfig(base + "tunnel_ports = " + bad + "\n", "d.conf"),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("d.conf:5: tunnel_ports")))
+        << bad;
+  }
+  EXPECT_THAT(ParseDeviceConfig(base + "tunnel_ports = 80, 80\n", "d.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "d.conf:5: tunnel_ports: port 80 is listed twice"));
 }
 
 TEST(DeviceConfigTest, MissingFileIsNotFound) {

@@ -11,6 +11,41 @@
 #include "glog/logging.h"
 
 namespace edgelink::device {
+namespace {
+
+static_assert(tunnel::kStreamDatagramSize + 1 == channel::kMaxPeerPayload,
+              "an SCTP packet must fill exactly one peer DATA datagram");
+
+// UDP socket buffers: room for a window's worth of stream datagrams arriving in a burst (the
+// kernel doubles the request and caps it at net.core.rmem_max / wmem_max).
+constexpr int kSocketBufferBytes = 2 << 20;
+
+void Accumulate(tunnel::TunnelCounters& into, const tunnel::TunnelCounters& from) {
+  into.requests += from.requests;
+  into.opened += from.opened;
+  into.port_refused += from.port_refused;
+  into.connect_failed += from.connect_failed;
+  into.bad_requests += from.bad_requests;
+  into.failed += from.failed;
+  into.bytes_sent += from.bytes_sent;
+  into.bytes_received += from.bytes_received;
+  into.bytes_dropped += from.bytes_dropped;
+  into.receive_pauses += from.receive_pauses;
+}
+
+const char* TunnelEventName(tunnel::TunnelEvent::Kind kind) {
+  switch (kind) {
+    case tunnel::TunnelEvent::Kind::kOpened:
+      return "opened";
+    case tunnel::TunnelEvent::Kind::kRefused:
+      return "refused";
+    case tunnel::TunnelEvent::Kind::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<DeviceDaemon>> DeviceDaemon::Start(std::string config_path,
                                                                   DeviceConfig config,
@@ -21,6 +56,8 @@ absl::StatusOr<std::unique_ptr<DeviceDaemon>> DeviceDaemon::Start(std::string co
                    AccessList::Open(access_path, config.pairing_secret));
   std::unique_ptr<DeviceDaemon> daemon(
       new DeviceDaemon(std::move(config_path), std::move(config), loop, std::move(access)));
+  ASSIGN_OR_RETURN(daemon->tcp_, tunnel::TcpIo::New(loop));
+  daemon->connector_ = std::make_unique<tunnel::LoopbackConnector>(daemon->tcp_.get());
   daemon->Apply();
   return daemon;
 }
@@ -53,6 +90,7 @@ void DeviceDaemon::Apply() {
     resolve_timer_.Cancel();
     client_timer_.Cancel();
     if (client_) client_->Stop();
+    for (auto& [id, peer] : peers_) RetireTunnel(*peer);
     peers_.clear();
     peer_timer_.Cancel();
     LOG(INFO) << "state=off remote access is off: sending nothing";
@@ -95,6 +133,8 @@ absl::Status DeviceDaemon::Connect(const net::Endpoint& basestation) {
                                   ? *net::Endpoint::Parse("[::]:0")
                                   : *net::Endpoint::Parse("0.0.0.0:0");
     ASSIGN_OR_RETURN(socket_, io::UdpSocket::Bind(any));
+    (void)socket_->SetReceiveBufferSize(kSocketBufferBytes);
+    (void)socket_->SetSendBufferSize(kSocketBufferBytes);
     RETURN_IF_ERROR(loop_->Watch(socket_->fd(), [this] { OnReadable(); }));
   }
   if (!client_) {
@@ -162,6 +202,7 @@ void DeviceDaemon::EndPeer(const wire::SessionId& session_id) {
     for (const net::Datagram& d : connection.TakeOutgoing()) {
       if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
     }
+    RetireTunnel(*it->second);
     peers_.erase(it);
     return;
   }
@@ -173,11 +214,16 @@ void DeviceDaemon::ServeRpc(PeerSession& session) {
     return std::vector<uint8_t>(payload.begin(), payload.end());
   });
   session.rpc.Handle("status", [this](absl::Span<const uint8_t>) -> rpc::Reply {
+    size_t tunnels = 0;  // Tunnelled connections open now, all sessions.
+    for (const auto& [id, peer] : peers_) {
+      if (peer->tunnel) tunnels += peer->tunnel->tunnel_count();
+    }
     const std::string text = absl::StrCat(
         "device_id=", config_.device_id,
         " state=", client_ ? AttachClient::StateName(client_->state()) : "stopped",
         " public_address=", client_ ? client_->reflexive().ToString() : "none",
         " sessions=", peers_.size(),
+        " tunnels=", tunnels,
         " uptime_s=", absl::ToInt64Seconds(loop_->Now() - started_));
     return std::vector<uint8_t>(text.begin(), text.end());
   });
@@ -212,7 +258,19 @@ void DeviceDaemon::DrivePeers() {
     if (connection.next_timeout() <= now) connection.OnTimeout(now);
     if (peer.rpc.next_timeout() <= now) peer.rpc.OnTimeout(now);
     for (channel::PeerConnection::Received& r : connection.TakeReceived()) {
-      if (r.kind == channel::DataKind::kRpc) peer.rpc.OnDatagram(r.bytes, now);
+      if (r.kind == channel::DataKind::kRpc) {
+        peer.rpc.OnDatagram(r.bytes, now);
+      } else if (r.kind == channel::DataKind::kStream) {
+        OnStreamDatagram(peer, r.bytes);
+      }
+    }
+    if (peer.tunnel) {
+      if (peer.tunnel->NextTimeout(now) <= now) peer.tunnel->OnTimeout(now);
+      if (peer.tunnel->closed()) {
+        LOG(INFO) << "tunnels of client " << peer.client_fingerprint.substr(0, 16)
+                  << " ended: " << peer.tunnel->close_reason().message();
+        RetireTunnel(peer);
+      }
     }
     for (const std::vector<uint8_t>& d : peer.rpc.TakeOutgoing()) {
       (void)connection.Send(channel::DataKind::kRpc, d, now);
@@ -221,13 +279,72 @@ void DeviceDaemon::DrivePeers() {
       if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
     }
     if (connection.state() == channel::PeerConnection::State::kClosed) {
+      RetireTunnel(peer);
       peers_.erase(it++);
       continue;
     }
-    next = std::min({next, connection.next_timeout(), peer.rpc.next_timeout()});
+    next = std::min({next, connection.next_timeout(), peer.rpc.next_timeout(),
+                     peer.tunnel ? peer.tunnel->NextTimeout(now) : absl::InfiniteFuture()});
     ++it;
   }
   peer_timer_.Schedule(next);
+}
+
+void DeviceDaemon::OnStreamDatagram(PeerSession& peer, absl::Span<const uint8_t> datagram) {
+  if (!peer.tunnel) {
+    // The client started a stream association: the session's tunnels begin. With an empty
+    // tunnel_ports every request is refused (status 1), which tells the client why.
+    tunnel::TunnelSessionOptions options;
+    options.side = tunnel::TunnelSessionOptions::Side::kDevice;
+    options.connector = connector_.get();
+    options.port_allowed = [this](uint16_t port) { return config_.tunnel_ports.count(port) > 0; };
+    PeerSession* p = &peer;
+    tunnel::TunnelSession::Callbacks callbacks;
+    callbacks.on_event = [p](const tunnel::TunnelEvent& e) {
+      LOG(INFO) << "tunnel " << e.id << " port " << e.port << " client "
+                << p->client_fingerprint.substr(0, 16) << " " << TunnelEventName(e.kind)
+                << (e.status.ok() ? "" : ": ") << e.status.message()
+                << (e.kind == tunnel::TunnelEvent::Kind::kClosed
+                        ? absl::StrCat(" bytes_in=", e.bytes_received, " bytes_out=", e.bytes_sent)
+                        : "");
+    };
+    callbacks.on_wake = [this] { peer_timer_.Schedule(loop_->Now()); };
+    absl::StatusOr<std::unique_ptr<tunnel::TunnelSession>> session = tunnel::TunnelSession::New(
+        std::move(options), [this, p](absl::Span<const uint8_t> d) { SendStream(*p, d); },
+        std::move(callbacks));
+    if (!session.ok()) {
+      LOG(WARNING) << "cannot start tunnels: " << session.status();
+      return;
+    }
+    peer.tunnel = *std::move(session);
+  }
+  peer.tunnel->OnDatagram(datagram);
+}
+
+void DeviceDaemon::SendStream(PeerSession& peer, absl::Span<const uint8_t> datagram) {
+  // Lost if there is no usable path right now: SCTP retransmits.
+  (void)peer.connection->Send(channel::DataKind::kStream, datagram, loop_->Now());
+  FlushPeer(peer);
+}
+
+void DeviceDaemon::FlushPeer(PeerSession& peer) {
+  for (const net::Datagram& d : peer.connection->TakeOutgoing()) {
+    if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
+  }
+}
+
+void DeviceDaemon::RetireTunnel(PeerSession& peer) {
+  if (!peer.tunnel) return;
+  Accumulate(ended_tunnels_, peer.tunnel->counters());
+  peer.tunnel.reset();
+}
+
+tunnel::TunnelCounters DeviceDaemon::tunnel_counters() const {
+  tunnel::TunnelCounters total = ended_tunnels_;
+  for (const auto& [id, peer] : peers_) {
+    if (peer->tunnel) Accumulate(total, peer->tunnel->counters());
+  }
+  return total;
 }
 
 void DeviceDaemon::OnReadable() {
@@ -265,7 +382,10 @@ void DeviceDaemon::Drive() {
 }
 
 void DeviceDaemon::Shutdown() {
-  for (auto& [id, peer] : peers_) peer->connection->Close(loop_->Now());
+  for (auto& [id, peer] : peers_) {
+    RetireTunnel(*peer);
+    peer->connection->Close(loop_->Now());
+  }
   DrivePeers();
   peers_.clear();
   if (client_) {
@@ -295,10 +415,16 @@ void DeviceDaemon::Reload() {
 void DeviceDaemon::LogCounters() const {
   const AttachClientCounters none;
   const AttachClientCounters& c = client_ ? client_->counters() : none;
+  const tunnel::TunnelCounters tunnels = tunnel_counters();
   LOG(INFO) << "counters packets_sent=" << packets_sent_ << " dns_lookups=" << dns_lookups_
             << " packets_received=" << c.packets_received << " attaches=" << c.attaches
             << " dropped=" << c.dropped_malformed + c.dropped_unexpected +
-                                  c.dropped_unauthenticated + c.dropped_replay;
+                                  c.dropped_unauthenticated + c.dropped_replay
+            << " tunnels_opened=" << tunnels.opened
+            << " tunnels_refused=" << tunnels.port_refused + tunnels.connect_failed +
+                                          tunnels.bad_requests
+            << " tunnel_bytes_in=" << tunnels.bytes_received
+            << " tunnel_bytes_out=" << tunnels.bytes_sent;
 }
 
 }  // namespace edgelink::device

@@ -1,6 +1,8 @@
 // DeviceDaemon: the reference device daemon's binding. It puts the sans-I/O AttachClient on a UDP
 // socket and an EventLoop, finds the basestation by DNS, and applies the config's master switch,
-// also when the config is reloaded (SIGHUP).
+// also when the config is reloaded (SIGHUP). Each accepted client session gets the peer channel
+// with RPC and, once the client starts a stream association, TCP tunnels to the local ports on the
+// config's tunnel_ports (common/tunnel).
 #ifndef EDGELINK_DEVICE_DAEMON_DAEMON_H_
 #define EDGELINK_DEVICE_DAEMON_DAEMON_H_
 
@@ -14,6 +16,8 @@
 #include "common/channel/peer_connection.h"
 #include "common/io/udp_socket.h"
 #include "common/rpc/rpc.h"
+#include "common/tunnel/posix_tcp.h"
+#include "common/tunnel/tunnel_session.h"
 #include "device/core/attach_client.h"
 #include "device/access/access_list.h"
 #include "device/daemon/config.h"
@@ -40,6 +44,8 @@ class DeviceDaemon {
   const AccessRequestHandler& handler() const { return *handler_; }
   const AttachClient* client() const { return client_.get(); }
   size_t peer_count() const { return peers_.size(); }
+  // Tunnel counters of every session so far, live or ended.
+  tunnel::TunnelCounters tunnel_counters() const;
 
  private:
   DeviceDaemon(std::string config_path, DeviceConfig config, io::EventLoop* loop,
@@ -48,18 +54,27 @@ class DeviceDaemon {
   // Where clients can reach the device: its interface addresses, with its UDP port.
   std::vector<wire::Candidate> LocalCandidates() const;
 
-  // A client's session over the peer channel, with the RPC methods the device serves on it.
+  // A client's session over the peer channel, with the RPC methods the device serves on it and
+  // its tunnels (made when the client's first stream datagram arrives).
   struct PeerSession {
     wire::SessionId session_id{};
     std::string client_fingerprint;
     std::unique_ptr<channel::PeerConnection> connection;
     rpc::RpcEndpoint rpc;
+    // Last: destroyed first, while the connection it sends through still exists.
+    std::unique_ptr<tunnel::TunnelSession> tunnel;
   };
   void OpenPeer(const wire::ConnectRequest& request);
   void EndPeer(const wire::SessionId& session_id);
   void ServeRpc(PeerSession& session);
   void OnPeerPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
   void DrivePeers();
+  // Tunnels: a kStream datagram from the peer (starting the session's tunnels if need be), an
+  // SCTP packet to the peer, and the end of a tunnel session (its counters are kept).
+  void OnStreamDatagram(PeerSession& peer, absl::Span<const uint8_t> datagram);
+  void SendStream(PeerSession& peer, absl::Span<const uint8_t> datagram);
+  void FlushPeer(PeerSession& peer);
+  void RetireTunnel(PeerSession& peer);
 
   // Acts on config_.remote_access: attaches, or stops everything at once.
   void Apply();
@@ -79,6 +94,10 @@ class DeviceDaemon {
   io::ReceiveBuffer receive_buffer_{16};
   io::Timer client_timer_;
   io::Timer peer_timer_;
+  // Before peers_: the tunnels' TCP connections need them until they are gone.
+  std::unique_ptr<tunnel::TcpIo> tcp_;
+  std::unique_ptr<tunnel::LoopbackConnector> connector_;
+  tunnel::TunnelCounters ended_tunnels_;  // Sums of the tunnel sessions that ended.
   absl::flat_hash_map<uint64_t, std::unique_ptr<PeerSession>> peers_;  // By channel id.
   absl::Time started_;
   net::Endpoint last_reflexive_;  // To notice NAT rebinding.

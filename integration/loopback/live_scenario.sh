@@ -3,13 +3,17 @@
 # processes on this machine: a basestation (UDP attach + DNS zone + gRPC API over mutual TLS +
 # metrics), a device daemon that finds it by DNS, and client CLIs with certificates from a fresh
 # CA. Everything lives in a temporary directory and stops at the end.
-#   live_scenario.sh BASESTATION DEVICE CLIENT CRYPTO_VECTORS_BORINGSSL CRYPTO_VECTORS_OPENSSL
+#   live_scenario.sh BASESTATION DEVICE CLIENT CRYPTO_VECTORS_BORINGSSL CRYPTO_VECTORS_OPENSSL \
+#       [TCP_ECHO]
+# With TCP_ECHO (integration/loopback:tcp_echo), the device also offers a local TCP service
+# through its tunnel_ports and alice tunnels to it.
 set -euo pipefail
 BASESTATION=$1
 DEVICE=$2
 CLIENT=$3
 VECTORS_BORINGSSL=$4
 VECTORS_OPENSSL=$5
+TCP_ECHO=${6:-}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -59,6 +63,16 @@ step "relay $RELAY (UDP), metrics :$METRICS"
 
 say "the device comes up and finds its basestation by DNS"
 printf 'dns_server = %s\nbasestation_port = %s\n' "$DNS" "${ATTACH##*:}" >>"$TMP/device.conf"
+if [[ -n $TCP_ECHO ]]; then
+  # The camera's local service (here an echo server on 127.0.0.1), which clients may reach
+  # through TCP tunnels: the device connects to 127.0.0.1:<port> only for tunnel_ports.
+  "$TCP_ECHO" serve >"$TMP/service.out" 2>"$TMP/service.log" &
+  PIDS+=($!)
+  wait_for 5 grep -q '^READY' "$TMP/service.out"
+  SERVICE_PORT=$(awk '/^READY/ {print $2}' "$TMP/service.out")
+  printf 'tunnel_ports = %s\n' "$SERVICE_PORT" >>"$TMP/device.conf"
+  step "the device's local service listens on 127.0.0.1:$SERVICE_PORT (tunnel_ports = $SERVICE_PORT)"
+fi
 "$DEVICE" --config="$TMP/device.conf" 2>"$TMP/device.log" &
 DEVICE_PID=$!
 PIDS+=($DEVICE_PID)
@@ -82,6 +96,43 @@ client alice rpc front-door-cam status | sed 's/^/   /'
 say "the same through the basestation relay only (it forwards ciphertext it cannot read)"
 client alice --relay-only diagnose front-door-cam | grep -E '^(chosen|  path relay)' | sed 's/^/   /'
 client alice --relay-only rpc front-door-cam echo "relayed hello" | sed 's/^/   /'
+
+if [[ -n $TCP_ECHO ]]; then
+  say "alice tunnels TCP to the device's local service (client tunnel), over the peer channel"
+  "$CLIENT" --basestation="$API" --ca="$TMP/pki/server-ca.pem" --cert="$TMP/pki/clients/alice.pem" \
+    --key="$TMP/pki/clients/alice.key" tunnel front-door-cam --listen=127.0.0.1:0 \
+    --to="$SERVICE_PORT" >"$TMP/tunnel.out" 2>"$TMP/tunnel.log" &
+  TUNNEL_PID=$!
+  PIDS+=($TUNNEL_PID)
+  wait_for 15 grep -q '^listening on' "$TMP/tunnel.out"
+  sed -n 's/^/   /; /listening on/p' "$TMP/tunnel.out"
+  LOCAL_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\):.*/\1/p' "$TMP/tunnel.out")
+  head -c 20000000 /dev/urandom >"$TMP/payload"
+  SENT=$(sha256sum <"$TMP/payload" | cut -c1-64)
+  ECHOED=$("$TCP_ECHO" send "$LOCAL_PORT" <"$TMP/payload" | sha256sum | cut -c1-64)
+  [[ $SENT == "$ECHOED" ]] || { echo "demo: the tunnel changed the bytes" >&2; exit 1; }
+  wait_for 10 grep -q 'closed: ' "$TMP/tunnel.out"
+  step "20 MB sent through the tunnel and echoed back by the device's service: sha256 ${SENT:0:16}… both ways"
+  grep -E '^\[1\] (open|closed)' "$TMP/tunnel.out" | sed 's/^/   client: /'
+  kill -TERM "$TUNNEL_PID"
+  wait_for 10 grep -q '^stopped' "$TMP/tunnel.out"
+  step "a port not in tunnel_ports is refused by the device, and the connection closed:"
+  "$CLIENT" --basestation="$API" --ca="$TMP/pki/server-ca.pem" --cert="$TMP/pki/clients/alice.pem" \
+    --key="$TMP/pki/clients/alice.key" tunnel front-door-cam --listen=127.0.0.1:0 --to=22 \
+    >"$TMP/tunnel22.out" 2>"$TMP/tunnel22.log" &
+  TUNNEL_PID=$!
+  PIDS+=($TUNNEL_PID)
+  wait_for 15 grep -q '^listening on' "$TMP/tunnel22.out"
+  LOCAL_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\):.*/\1/p' "$TMP/tunnel22.out")
+  # Closed unread, the connection may end in a reset rather than end of file: either will do.
+  GOT=$( (echo "SSH-2.0-hello" | "$TCP_ECHO" send "$LOCAL_PORT" 2>/dev/null || true) | wc -c)
+  [[ $GOT == 0 ]] || { echo "demo: a refused tunnel carried $GOT bytes" >&2; exit 1; }
+  wait_for 10 grep -q 'not tunnelled' "$TMP/tunnel22.out"
+  grep 'not tunnelled' "$TMP/tunnel22.out" | sed 's/^/   client: /'
+  kill -INT "$TUNNEL_PID"
+  wait_for 10 grep -q '^stopped' "$TMP/tunnel22.out"
+  grep -o 'tunnel [0-9]* port .*' "$TMP/device.log" | sed 's/^/   device: /'
+fi
 
 say "bob is not on the device's access list: the device itself refuses him"
 client bob connect front-door-cam 2>&1 | sed 's/^/   /' || true
