@@ -22,4 +22,4 @@ bash integration/loopback/live_scenario.sh "$BIN/basestation/basestation" \
 say "the same behind emulated NATs: network namespaces, nftables NAT, a 20 ms WAN"
 bash integration/netns/netns_test.sh "$BIN/basestation/basestation" \
   "$BIN/device/daemon/edgelink-device" "$BIN/client/client" tools/pki/pki.sh \
-  "$BIN/integration/netns/impair"
+  "$BIN/integration/netns/impair" "$BIN/integration/loopback/tcp_echo"

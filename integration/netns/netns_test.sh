@@ -12,7 +12,7 @@
 # public address; a client pairs, calls and diagnoses the path (easy NAT both sides); the master
 # switch sends zero packets, counted by nftables in the device's NAT router; the device survives a
 # basestation kill -9 on its own; a client behind a hard NAT gets the expected path.
-#   netns_test.sh BASESTATION DEVICE CLIENT PKI_SH IMPAIR
+#   netns_test.sh BASESTATION DEVICE CLIENT PKI_SH IMPAIR TCP_ECHO
 # Needs root, ip netns, nft and /dev/net/tun; prints SKIP and passes without them (set
 # EDGELINK_NETNS_REQUIRED=1 to fail instead, as CI should).
 set -uo pipefail
@@ -46,6 +46,7 @@ DEVICE=$(realpath "$2")
 CLIENT=$(realpath "$3")
 PKI=$(realpath "$4")
 IMPAIR=$(realpath "$5")
+TCP_ECHO=$(realpath "$6")  # The device's local TCP service, and an application using a tunnel.
 DIR=$(mktemp -d "${TEST_TMPDIR:-/tmp}/netns.XXXXXX")
 NET_LOG_DIR=$DIR
 net_init
@@ -129,6 +130,12 @@ say "cli -> bs TCP handshake ${rtt}s (>= 2 x $WAN_DELAY: the impair hop is on th
 
 # ---- The device attaches through its NAT, finding the basestation by DNS -----------------------
 grep -q '^dns_server\|^basestation ' "$DIR/cam-1.conf" && net_fail "config must rely on DNS"
+# The device's local service, which clients reach only through a tunnel (tunnel_ports).
+ip netns exec "$NS_DEV" "$TCP_ECHO" serve >"$DIR/service.out" 2>>"$DIR/service.log" &
+NET_PIDS+=($!)
+net_wait "the device's local service" 5 grep -q '^READY' "$DIR/service.out"
+SERVICE_PORT=$(awk '/^READY/ { print $2 }' "$DIR/service.out")
+printf 'tunnel_ports = %s\n' "$SERVICE_PORT" >>"$DIR/cam-1.conf"
 net_spawn "$NS_DEV" "$DIR/device.log" "$DEVICE" --config="$DIR/cam-1.conf"
 DEV_PID=$NET_PID
 net_wait "cam-1 online" 15 state_is online
@@ -186,6 +193,21 @@ check_path() {
   fi
 }
 check_path "easy NAT x easy NAT" "$NS_CLI" "$NS_NATC" "$EASY_NAT_EXPECT"
+
+# ---- A file through a TCP tunnel across both NATs: same bytes at both ends ---------------------
+ip netns exec "$NS_CLI" "$CLIENT" --basestation="$BS_IP:7443" --ca="$DIR/pki/server-ca.pem" \
+  --cert="$DIR/pki/clients/alice.pem" --key="$DIR/pki/clients/alice.key" tunnel cam-1 \
+  --listen=127.0.0.1:0 --to="$SERVICE_PORT" >"$DIR/tunnel.out" 2>>"$DIR/tunnel.log" &
+TUNNEL_PID=$!
+NET_PIDS+=("$TUNNEL_PID")
+net_wait "client tunnel listening" 15 grep -q '^listening on' "$DIR/tunnel.out"
+LOCAL_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\):.*/\1/p' "$DIR/tunnel.out")
+head -c 10000000 /dev/urandom >"$DIR/payload"
+sent=$(sha256sum <"$DIR/payload" | cut -c1-64)
+echoed=$(ip netns exec "$NS_CLI" "$TCP_ECHO" send "$LOCAL_PORT" <"$DIR/payload" | sha256sum | cut -c1-64)
+[[ $sent == "$echoed" ]] || net_fail "the tunnel changed the bytes (sent ${sent:0:16}, got ${echoed:0:16})"
+say "10 MB through a TCP tunnel across both NATs to the device's service and back: sha256 ${sent:0:16}… both ends"
+kill -TERM "$TUNNEL_PID"
 
 # ---- Master switch: remote access off sends nothing, counted by the device's NAT router --------
 fwd=$(net_counter "$NS_NATD" dev_fwd)
