@@ -155,13 +155,15 @@ void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8
   absl::StatusOr<wire::Proof> proof = wire::ParseProof(body);
   if (!proof.ok()) return Drop(DropReason::kMalformed);
 
-  const int64_t now_s = absl::ToUnixSeconds(now);
-  const int64_t age_s = now_s - static_cast<int64_t>(proof->timestamp_s);
+  // Unsigned arithmetic: the timestamp is attacker-controlled (any u64).
+  const uint64_t now_s = static_cast<uint64_t>(std::max<int64_t>(absl::ToUnixSeconds(now), 0));
+  const uint64_t ts = proof->timestamp_s;
+  const uint64_t lifetime_s = static_cast<uint64_t>(absl::ToInt64Seconds(options_.cookie_lifetime));
+  const bool fresh = ts <= now_s + 1 && (ts >= now_s || now_s - ts <= lifetime_s);
   const wire::Cookie expected =
       wire::ComputeCookie(secrets_, from, proof->device_id, proof->device_nonce,
                           proof->server_nonce, proof->timestamp_s);
-  if (age_s < -1 || age_s > absl::ToInt64Seconds(options_.cookie_lifetime) ||
-      !crypto::ConstantTimeEquals(expected, proof->cookie)) {
+  if (!fresh || !crypto::ConstantTimeEquals(expected, proof->cookie)) {
     return Drop(DropReason::kBadCookie);
   }
 

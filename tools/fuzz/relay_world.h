@@ -1,0 +1,57 @@
+// What the relay fuzz target and its seed generator share: the relay's key, its options and the
+// addresses packets come from.
+#ifndef EDGELINK_TOOLS_FUZZ_RELAY_WORLD_H_
+#define EDGELINK_TOOLS_FUZZ_RELAY_WORLD_H_
+
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "basestation/relay/relay.h"
+#include "common/crypto/secret_bytes.h"
+#include "common/net/endpoint.h"
+
+namespace edgelink::fuzz {
+
+inline basestation::RelayKey RelayFuzzKey() {
+  absl::StatusOr<basestation::RelayKey> key = basestation::RelayKey::Derive(
+      crypto::SecretBytes::CopyFrom(std::vector<uint8_t>(32, 0x44)));
+  if (!key.ok()) std::abort();
+  return *std::move(key);
+}
+
+// Small limits, so the fuzzer reaches "too many sessions" and the rate limit quickly.
+inline basestation::RelayOptions RelayFuzzOptions() {
+  basestation::RelayOptions options;
+  options.max_sessions = 3;
+  options.session_bytes_per_second = 20000;
+  options.session_burst_bytes = 3000;
+  return options;
+}
+
+// Packets come from one of four addresses: index % 4.
+inline net::Endpoint RelayFuzzPeer(uint8_t index) {
+  switch (index % 4) {
+    case 0:
+      return net::Endpoint::Ipv4({198, 51, 100, 1}, 1001);
+    case 1:
+      return net::Endpoint::Ipv4({198, 51, 100, 2}, 1002);
+    case 2:
+      return net::Endpoint::Ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3},
+                                 1003);
+    default:
+      return net::Endpoint::Ipv4({198, 51, 100, 1}, 1004);  // The first's IP, another port.
+  }
+}
+
+// Relay session ids the harness makes tickets for: 16 copies of index % 5.
+inline basestation::RelaySessionId RelayFuzzSession(uint8_t index) {
+  basestation::RelaySessionId id;
+  id.fill(static_cast<uint8_t>(index % 5));
+  return id;
+}
+
+}  // namespace edgelink::fuzz
+
+#endif  // EDGELINK_TOOLS_FUZZ_RELAY_WORLD_H_
