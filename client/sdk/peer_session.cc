@@ -17,19 +17,6 @@ static_assert(tunnel::kStreamDatagramSize + 1 == channel::kMaxPeerPayload,
 // UDP socket buffers: room for a window's worth of stream datagrams arriving in a burst.
 constexpr int kSocketBufferBytes = 2 << 20;
 
-void Accumulate(tunnel::TunnelCounters& into, const tunnel::TunnelCounters& from) {
-  into.requests += from.requests;
-  into.opened += from.opened;
-  into.port_refused += from.port_refused;
-  into.connect_failed += from.connect_failed;
-  into.bad_requests += from.bad_requests;
-  into.failed += from.failed;
-  into.bytes_sent += from.bytes_sent;
-  into.bytes_received += from.bytes_received;
-  into.bytes_dropped += from.bytes_dropped;
-  into.receive_pauses += from.receive_pauses;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
@@ -278,7 +265,7 @@ void PeerSession::OnTunnelEvent(const tunnel::TunnelEvent& e) {
 
 void PeerSession::RetireTunnels() {
   if (!tunnels_) return;
-  Accumulate(ended_tunnels_, tunnels_->counters());
+  ended_tunnels_ += tunnels_->counters();
   absl::Status why = tunnels_->closed()
                          ? tunnels_->close_reason()
                          : absl::UnavailableError("the connection to the device closed");
@@ -297,7 +284,7 @@ void PeerSession::RetireTunnels() {
 
 tunnel::TunnelCounters PeerSession::tunnel_counters() const {
   tunnel::TunnelCounters total = ended_tunnels_;
-  if (tunnels_) Accumulate(total, tunnels_->counters());
+  if (tunnels_) total += tunnels_->counters();
   return total;
 }
 

@@ -90,6 +90,21 @@ struct TunnelCounters {
   uint64_t bytes_received = 0;
   uint64_t bytes_dropped = 0;   // Received for a connection that had failed or been refused.
   uint64_t receive_pauses = 0;  // Times the session stopped reading the association.
+
+  // Adds another session's counters (totals over sessions, ended ones included).
+  TunnelCounters& operator+=(const TunnelCounters& other) {
+    requests += other.requests;
+    opened += other.opened;
+    port_refused += other.port_refused;
+    connect_failed += other.connect_failed;
+    bad_requests += other.bad_requests;
+    failed += other.failed;
+    bytes_sent += other.bytes_sent;
+    bytes_received += other.bytes_received;
+    bytes_dropped += other.bytes_dropped;
+    receive_pauses += other.receive_pauses;
+    return *this;
+  }
 };
 
 class TunnelSession {

@@ -20,19 +20,6 @@ static_assert(tunnel::kStreamDatagramSize + 1 == channel::kMaxPeerPayload,
 // kernel doubles the request and caps it at net.core.rmem_max / wmem_max).
 constexpr int kSocketBufferBytes = 2 << 20;
 
-void Accumulate(tunnel::TunnelCounters& into, const tunnel::TunnelCounters& from) {
-  into.requests += from.requests;
-  into.opened += from.opened;
-  into.port_refused += from.port_refused;
-  into.connect_failed += from.connect_failed;
-  into.bad_requests += from.bad_requests;
-  into.failed += from.failed;
-  into.bytes_sent += from.bytes_sent;
-  into.bytes_received += from.bytes_received;
-  into.bytes_dropped += from.bytes_dropped;
-  into.receive_pauses += from.receive_pauses;
-}
-
 const char* TunnelEventName(tunnel::TunnelEvent::Kind kind) {
   switch (kind) {
     case tunnel::TunnelEvent::Kind::kOpened:
@@ -335,14 +322,14 @@ void DeviceDaemon::FlushPeer(PeerSession& peer) {
 
 void DeviceDaemon::RetireTunnel(PeerSession& peer) {
   if (!peer.tunnel) return;
-  Accumulate(ended_tunnels_, peer.tunnel->counters());
+  ended_tunnels_ += peer.tunnel->counters();
   peer.tunnel.reset();
 }
 
 tunnel::TunnelCounters DeviceDaemon::tunnel_counters() const {
   tunnel::TunnelCounters total = ended_tunnels_;
   for (const auto& [id, peer] : peers_) {
-    if (peer->tunnel) Accumulate(total, peer->tunnel->counters());
+    if (peer->tunnel) total += peer->tunnel->counters();
   }
   return total;
 }

@@ -29,6 +29,7 @@
 #include "client/sdk/client.h"
 #include "client/sdk/peer_session.h"
 #include "common/io/event_loop.h"
+#include "common/io/loop_thread.h"
 #include "common/status/status_matchers.h"
 #include "common/tls/credentials.h"
 #include "common/tls/test_pki.h"
@@ -49,41 +50,7 @@ using ::edgelink::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
-// An EventLoop running on its own thread, with a way to run code on it and wait.
-class LoopThread {
- public:
-  LoopThread() : loop_(*io::EventLoop::New()) {}
-  ~LoopThread() { Stop(); }
-  void Start() {
-    thread_ = std::thread([this] { loop_->Run(); });
-  }
-  void Stop() {
-    if (!thread_.joinable()) return;
-    loop_->Stop();
-    thread_.join();
-  }
-  template <typename F>
-  auto Run(F f) {
-    using R = decltype(f());
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<R> result;
-    loop_->Post([&] {
-      R r = f();
-      std::lock_guard<std::mutex> lock(mu);
-      result.emplace(std::move(r));
-      cv.notify_all();
-    });
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return result.has_value(); });
-    return *std::move(result);
-  }
-  io::EventLoop* get() { return loop_.get(); }
-
- private:
-  std::unique_ptr<io::EventLoop> loop_;
-  std::thread thread_;
-};
+using io::LoopThread;
 
 bool WaitFor(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(10)) {
   const absl::Time end = absl::Now() + limit;

@@ -47,6 +47,7 @@
 #include "client/sdk/client.h"
 #include "client/sdk/peer_session.h"
 #include "common/io/event_loop.h"
+#include "common/io/loop_thread.h"
 #include "common/io/udp_socket.h"
 #include "common/tls/test_pki.h"
 #include "common/tunnel/tunnel_protocol.h"
@@ -172,41 +173,7 @@ class Sink {
   std::vector<std::pair<uint64_t, absl::Time>> done_;
 };
 
-// An EventLoop on a thread of its own, with a way to run code on it and wait.
-class LoopThread {
- public:
-  LoopThread() : loop_(Check(io::EventLoop::New(), "EventLoop::New")) {}
-  ~LoopThread() { Stop(); }
-  void Start() {
-    thread_ = std::thread([this] { loop_->Run(); });
-  }
-  void Stop() {
-    if (!thread_.joinable()) return;
-    loop_->Stop();
-    thread_.join();
-  }
-  template <typename F>
-  auto Run(F f) {
-    using R = decltype(f());
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<R> result;
-    loop_->Post([&] {
-      R r = f();
-      std::lock_guard<std::mutex> lock(mu);
-      result.emplace(std::move(r));
-      cv.notify_all();
-    });
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return result.has_value(); });
-    return *std::move(result);
-  }
-  io::EventLoop* get() { return loop_.get(); }
-
- private:
-  std::unique_ptr<io::EventLoop> loop_;
-  std::thread thread_;
-};
+using io::LoopThread;
 
 // The whole stack: basestation, device, client session with a tunnel listener to the sink.
 class Stack {
