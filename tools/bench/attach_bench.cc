@@ -35,6 +35,7 @@
 #include "common/io/udp_socket.h"
 #include "common/net/endpoint.h"
 #include "device/core/attach_client.h"
+#include "tools/bench/bench_util.h"
 
 ABSL_FLAG(int, devices, 10000, "Simulated devices (one UDP socket each).");
 ABSL_FLAG(double, seconds, 3, "Length of the keep-alive and echo phases.");
@@ -42,55 +43,6 @@ ABSL_FLAG(std::string, basestation, "", "Path to the basestation binary.");
 
 namespace edgelink::bench {
 namespace {
-
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "attach_bench: %s\n", message.c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Check(absl::StatusOr<T> value, const char* what) {
-  if (!value.ok()) Die(absl::StrCat(what, ": ", value.status().ToString()));
-  return *std::move(value);
-}
-
-// CPU seconds (user + system) a process has used so far.
-double CpuSeconds(pid_t pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  std::vector<std::string> fields = absl::StrSplit(text.substr(text.rfind(')') + 2), ' ');
-  if (fields.size() < 13) return 0;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / sysconf(_SC_CLK_TCK);
-}
-
-int64_t ResidentBytes(pid_t pid) {
-  std::ifstream statm(absl::StrCat("/proc/", pid, "/statm"));
-  int64_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
-// Starts `argv` with stdout on a pipe and returns its pid and the first line it prints.
-std::pair<pid_t, std::string> Spawn(const std::vector<std::string>& argv) {
-  int fds[2];
-  if (pipe(fds) != 0) Die("pipe");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string line;
-  char c;
-  while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-  return {pid, line};
-}
 
 // The baseline: echo every datagram back, batched, until killed.
 [[noreturn]] void RunEchoServer(io::UdpSocket& socket) {
@@ -120,7 +72,7 @@ class Bench {
   explicit Bench(int devices) : devices_(devices) {}
 
   void Run() {
-    RaiseFileLimit();
+    RaiseFileLimit(devices_ + 100);
     const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR")
                                                                     : "/tmp",
                                          "/attach_bench.", getpid());
@@ -164,17 +116,6 @@ class Bench {
   }
 
  private:
-  void RaiseFileLimit() {
-    rlimit limit;
-    getrlimit(RLIMIT_NOFILE, &limit);
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-    if (limit.rlim_cur < static_cast<rlim_t>(devices_) + 100) {
-      Die(absl::StrCat("--devices=", devices_, " needs that many sockets; the limit is ",
-                       limit.rlim_cur));
-    }
-  }
-
   std::vector<crypto::SecretBytes> Provision(const std::string& db) {
     auto registry = Check(basestation::Registry::Open(db), "registry");
     std::vector<crypto::SecretBytes> secrets;

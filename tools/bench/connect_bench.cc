@@ -65,6 +65,7 @@
 #include "common/tls/test_pki.h"
 #include "device/access/access_list.h"
 #include "device/core/attach_client.h"
+#include "tools/bench/bench_util.h"
 #include "device/daemon/request_handler.h"
 #include "glog/logging.h"
 #include "grpcpp/security/server_credentials.h"
@@ -85,77 +86,7 @@ ABSL_FLAG(std::vector<std::string>, basestation_args, {},
 namespace edgelink::bench {
 namespace {
 
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "connect_bench: %s\n", message.c_str());
-  std::exit(1);
-}
-
-void CheckOk(const absl::Status& status, const std::string& what) {
-  if (!status.ok()) Die(absl::StrCat(what, ": ", status.ToString()));
-}
-
-template <typename T>
-T Check(absl::StatusOr<T> value, const std::string& what) {
-  CheckOk(value.status(), what);
-  return *std::move(value);
-}
-
 std::string DeviceId(int i) { return absl::StrCat("bench-", i); }
-
-// Starts `argv` with stdout on a pipe and returns its pid and the first line it prints. The child
-// gets SIGTERM if this process dies first, so a failed run leaves no basestation behind.
-std::pair<pid_t, std::string> Spawn(const std::vector<std::string>& argv) {
-  int fds[2];
-  if (pipe(fds) != 0) Die("pipe");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string line;
-  char c;
-  while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-  close(fds[0]);
-  return {pid, line};
-}
-
-// The value of `key=` in a READY line, or "".
-std::string ReadyField(const std::string& line, absl::string_view key) {
-  for (absl::string_view word : absl::StrSplit(line, ' ')) {
-    if (absl::ConsumePrefix(&word, absl::StrCat(key, "="))) return std::string(word);
-  }
-  return "";
-}
-
-// CPU seconds (user + system) a process has used so far.
-double CpuSeconds(pid_t pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const size_t paren = text.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::vector<std::string> fields = absl::StrSplit(text.substr(paren + 2), ' ');
-  if (fields.size() < 13) return 0;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / sysconf(_SC_CLK_TCK);
-}
-
-void RaiseFileLimit(int needed) {
-  rlimit limit;
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-  if (limit.rlim_cur < static_cast<rlim_t>(needed)) {
-    Die(absl::StrCat("needs ", needed, " file descriptors; the limit is ", limit.rlim_cur));
-  }
-}
 
 // The files pki.sh lays out in `dir`, and one client certificate per bench client.
 struct Pki {
