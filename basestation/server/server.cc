@@ -247,25 +247,24 @@ void Server::SendOutgoing() {
 }
 
 void Server::AfterInput() {
-  SendOutgoing();
-  broker_->OnReplies(attach_->TakeReplies());
+  // Presence is on disk before anyone hears of it: before a watcher wakes, and before a device
+  // gets its ATTACHED, so "attached" on the device implies "online" in the registry.
   std::vector<PresenceEvent> events = attach_->TakePresenceEvents();
   if (!events.empty()) {
     std::vector<PresenceChange> changes;
     changes.reserve(events.size());
     for (const PresenceEvent& e : events) {
       changes.push_back({e.device_id, e.online, e.address.ToString(), e.at});
-      presence_.Publish(e.device_id);
-      if (e.online) {
-        VLOG(1) << "device " << e.device_id << " online at " << e.address.ToString();
-      } else {
-        VLOG(1) << "device " << e.device_id << " offline";
-      }
+      VLOG(1) << "device " << e.device_id
+              << (e.online ? " online at " + e.address.ToString() : " offline");
     }
     if (absl::Status s = registry_->RecordPresence(changes); !s.ok()) {
       LOG(ERROR) << "recording presence: " << s;
     }
+    for (const PresenceEvent& e : events) presence_.Publish(e.device_id);
   }
+  SendOutgoing();
+  broker_->OnReplies(attach_->TakeReplies());
   attach_timer_->Schedule(attach_->next_timeout());
   PublishMetrics();
 }

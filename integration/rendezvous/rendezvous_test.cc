@@ -286,7 +286,7 @@ TEST_F(RendezvousTest, WatchDeviceStreamsOnlineThenOffline) {
   proto::Device update;
   ASSERT_TRUE(reader->Read(&update));
   EXPECT_EQ(update.device_id(), "cam-1");
-  EXPECT_TRUE(update.online());
+  EXPECT_TRUE(update.online());  // The device is attached, so the registry says online.
   // The device goes quiet (its daemon stops); the basestation expires it and says so.
   StopDevice();
   ASSERT_TRUE(reader->Read(&update));
