@@ -91,6 +91,8 @@ echo "cam-1 revoked and detached"
 
 # Nothing crashed; the basestation counted what it dropped.
 kill -0 "$BS_PID" || fail "basestation died"
-curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^edgelink_handshakes_total' ||
+# Fetched whole first: `curl | grep -q` fails under pipefail when grep stops reading early.
+metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics") || fail "cannot scrape metrics"
+grep -q '^edgelink_handshakes_total' <<<"$metrics" ||
   fail "no handshake metric"
 echo "PASS"
