@@ -165,6 +165,7 @@ grpc::Status BasestationService::Connect(grpc::ServerContext* context,
     response->mutable_relay()->set_kind(proto::Candidate::RELAY);
     response->mutable_relay()->set_address(session->relay.ToString());
   }
+  if (session->reflector.is_set()) response->set_reflector(session->reflector.ToString());
   return grpc::Status::OK;
 }
 

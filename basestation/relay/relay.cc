@@ -260,17 +260,25 @@ std::optional<net::Endpoint> RelayServer::OnPacket(const net::Endpoint& from,
   return to;
 }
 
-void RelayServer::HandleReflect(const net::Endpoint& from, absl::Span<const uint8_t> packet) {
-  if (packet.size() != kRelayReflectSize ||
+std::optional<std::vector<uint8_t>> AnswerReflect(const net::Endpoint& from,
+                                                  absl::Span<const uint8_t> packet) {
+  if (packet.size() != kRelayReflectSize || packet[0] != kRelayControlByte ||
+      packet[1] != kRelayReflectType ||
       !std::all_of(packet.begin() + 2, packet.end(), [](uint8_t b) { return b == 0; })) {
-    return Drop(RelayDropReason::kMalformed);
+    return std::nullopt;
   }
   wire::ByteWriter out;
   out.WriteU8(kRelayControlByte);
   out.WriteU8(kRelayReflectionType);
   wire::WriteEndpoint(from, out);
+  return out.Take();
+}
+
+void RelayServer::HandleReflect(const net::Endpoint& from, absl::Span<const uint8_t> packet) {
+  std::optional<std::vector<uint8_t>> reflection = AnswerReflect(from, packet);
+  if (!reflection.has_value()) return Drop(RelayDropReason::kMalformed);
   ++counters_.reflections;
-  outgoing_.push_back({from, out.Take()});
+  outgoing_.push_back({from, *std::move(reflection)});
 }
 
 void RelayServer::HandleBind(const net::Endpoint& from, absl::Span<const uint8_t> packet,

@@ -98,6 +98,13 @@ static_assert(2 * kRelayBoundSize <= kRelayBindSize, "a BIND must outweigh what 
 
 using RelaySessionId = std::array<uint8_t, kRelaySessionIdSize>;
 
+// AnswerReflect: the RELAY_REFLECTION for a well-formed RELAY_REFLECT from `from`, else nullopt.
+// The relay answers on its port and the attach server on the attach port, so that a peer can
+// compare the two answers and tell whether its NAT keeps one public port for every destination
+// (channel::NatMapping).
+std::optional<std::vector<uint8_t>> AnswerReflect(const net::Endpoint& from,
+                                                  absl::Span<const uint8_t> packet);
+
 enum class RelaySide : uint8_t { kClient = 0, kDevice = 1 };
 enum class RelayBoundState : uint8_t { kWaiting = 1, kBound = 2 };
 

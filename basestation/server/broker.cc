@@ -103,6 +103,7 @@ absl::StatusOr<BrokeredSession> Broker::Connect(absl::string_view device_id,
   session.device_candidates = response.device_candidates;
   session.relay = relay;
   session.relay_ticket = ticket;
+  session.reflector = options_.reflector;
   if (waiter->reflexive.has_value()) {
     // What the basestation itself sees: the device's public address.
     session.device_candidates.push_back(

@@ -34,6 +34,7 @@ struct BrokeredSession {
   std::vector<wire::Candidate> device_candidates;
   net::Endpoint relay;                // Unset: no relay.
   std::vector<uint8_t> relay_ticket;
+  net::Endpoint reflector;            // BrokerOptions::reflector.
 };
 
 // Where the relay is and how to make its tickets; both peers get the same ticket.
@@ -49,6 +50,9 @@ struct BrokerOptions {
   double request_burst = 20;
   // Unanswered requests are sent again this often until their deadline.
   absl::Duration resend_interval = absl::Milliseconds(250);
+  // The attach port's public address, which answers RELAY_REFLECT: told to clients so that they
+  // can tell how their NAT maps (channel::NatMapping). Unset: not told.
+  net::Endpoint reflector;
 };
 
 // `random` must be thread-safe (SystemRandom is). Broker's public calls are thread-safe and block the calling (gRPC) thread until the device

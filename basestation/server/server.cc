@@ -122,14 +122,17 @@ absl::Status Server::Init() {
                          return std::vector<uint8_t>(ticket.begin(), ticket.end());
                        }};
   }
-  broker_ = std::make_unique<Broker>(options_.broker, loop_, attach_.get(), &random_,
-                                     std::move(offer));
-  broker_->set_after_send([this] { SendOutgoing(); });
   ASSIGN_OR_RETURN(attach_socket_, io::UdpSocket::Bind(options_.attach_listen));
   // Room for bursts of keep-alives from many devices; the kernel caps what it grants.
   (void)attach_socket_->SetReceiveBufferSize(8 << 20);
   (void)attach_socket_->SetSendBufferSize(8 << 20);
   RETURN_IF_ERROR(loop_->Watch(attach_socket_->fd(), [this] { OnAttachReadable(); }));
+  BrokerOptions broker = options_.broker;
+  broker.reflector = (options_.public_addresses.empty() ? attach_socket_->local_endpoint()
+                                                         : options_.public_addresses.front())
+                         .WithPort(attach_socket_->local_endpoint().port());
+  broker_ = std::make_unique<Broker>(broker, loop_, attach_.get(), &random_, std::move(offer));
+  broker_->set_after_send([this] { SendOutgoing(); });
 
   if (options_.dns_listen.has_value()) {
     DnsZone::Options zone;
@@ -225,6 +228,13 @@ void Server::OnAttachReadable() {
     if (*n == 0) break;
     const absl::Time now = loop_->Now();
     for (const io::ReceivedDatagram& d : receive_buffer_.datagrams()) {
+      if (!d.bytes.empty() && d.bytes[0] == kRelayControlByte) {
+        // The attach port reflects too (AnswerReflect).
+        if (std::optional<std::vector<uint8_t>> reflection = AnswerReflect(d.source, d.bytes)) {
+          (void)attach_socket_->SendTo(d.source, *reflection);
+        }
+        continue;
+      }
       // A truncated datagram still carries a slot's worth of bytes, more than the protocol's
       // maximum, so the core drops it as malformed.
       attach_->OnPacket(d.source, d.bytes, now);

@@ -16,6 +16,7 @@
 //     pairing reopen DEVICE
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -203,8 +204,15 @@ absl::Status Run(const std::vector<std::string>& args) {
     absl::StatusOr<std::unique_ptr<PeerSession>> peer =
         PeerSession::Open(client, args[1], PeerOptions());
     if (!peer.ok()) return peer.status();
-    // Let the slower paths finish racing before reporting.
-    (*peer)->RunFor(absl::Seconds(2));
+    // Let every path finish racing (birthday probing included) before reporting.
+    const channel::PeerConnection& c = (*peer)->connection();
+    (*peer)->RunUntil(
+        [&c] {
+          return std::none_of(c.paths().begin(), c.paths().end(), [](const auto& p) {
+            return p.state == channel::PeerConnection::PathState::kProbing;
+          });
+        },
+        absl::Seconds(10));
     const Session& s = (*peer)->session();
     std::printf("device %s: session brokered in %s\n", args[1].c_str(),
                 absl::FormatDuration(s.took).c_str());
@@ -213,8 +221,27 @@ absl::Status Run(const std::vector<std::string>& args) {
       std::printf("  device candidate  %-17s %s\n", c.kind.c_str(), c.endpoint.ToString().c_str());
     }
     if (s.relay.is_set()) std::printf("  relay             %s\n", s.relay.ToString().c_str());
-    const channel::PeerConnection& c = (*peer)->connection();
+    // Our NAT maps endpoint-independently when the relay and the attach port (the reflector) see
+    // the same public address.
+    std::printf("  our NAT           %s mapping (relay saw %s, basestation %s)\n",
+                std::string(channel::NatMappingName(c.local_mapping())).c_str(),
+                c.reflexive().is_set() ? c.reflexive().ToString().c_str() : "-",
+                c.reflector_reflexive().is_set() ? c.reflector_reflexive().ToString().c_str()
+                                                 : "-");
+    std::printf("  device's NAT      %s mapping (as the device told)\n",
+                std::string(channel::NatMappingName(c.peer_mapping())).c_str());
+    if (c.counters().spray_sockets_used > 0 || c.counters().spray_probes_sent > 0) {
+      std::printf("  birthday probing  %llu extra sockets, %llu probes to random ports\n",
+                  static_cast<unsigned long long>(c.counters().spray_sockets_used),
+                  static_cast<unsigned long long>(c.counters().spray_probes_sent));
+    }
+    int guesses_failed = 0;
     for (const channel::PeerConnection::Path& p : c.paths()) {
+      // The extra sockets' guesses: only the ones that worked are worth a line.
+      if (p.socket != 0 && p.state != channel::PeerConnection::PathState::kUsable) {
+        ++guesses_failed;
+        continue;
+      }
       const char* state = p.state == channel::PeerConnection::PathState::kUsable ? "works"
                           : p.state == channel::PeerConnection::PathState::kFailed ? "failed"
                                                                                    : "probing";
@@ -222,6 +249,9 @@ absl::Status Run(const std::vector<std::string>& args) {
                   std::string(channel::PeerConnection::PathName(p)).c_str(),
                   p.remote.ToString().c_str(), state,
                   p.rtt == absl::InfiniteDuration() ? "-" : absl::FormatDuration(p.rtt).c_str());
+    }
+    if (guesses_failed > 0) {
+      std::printf("  (%d more paths from extra sockets did not work)\n", guesses_failed);
     }
     const channel::PeerConnection::Path* active = c.active_path();
     std::printf("chosen path: %s %s; first path after %s; setup %s\n",

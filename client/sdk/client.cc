@@ -114,6 +114,10 @@ absl::StatusOr<Session> Client::Connect(absl::string_view device_id,
     session.relay = *relay;
     session.relay_ticket.assign(response.relay_ticket().begin(), response.relay_ticket().end());
   }
+  if (absl::StatusOr<net::Endpoint> reflector = net::Endpoint::Parse(response.reflector());
+      reflector.ok()) {
+    session.reflector = *reflector;
+  }
   for (const proto::Candidate& c : response.device_candidates()) {
     absl::StatusOr<net::Endpoint> endpoint = net::Endpoint::Parse(c.address());
     if (!endpoint.ok()) continue;

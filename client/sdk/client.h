@@ -46,6 +46,7 @@ struct Session {
   std::vector<Candidate> device_candidates;
   net::Endpoint relay;                // Unset: the basestation offers no relay.
   std::vector<uint8_t> relay_ticket;
+  net::Endpoint reflector;  // Unset: the basestation named none.
   absl::Duration took;  // Call to answer.
 };
 

@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
   connection.relay = peer->session_.relay;
   connection.relay_ticket = peer->session_.relay_ticket;
   connection.relay_only = options.relay_only;
+  connection.reflector = peer->session_.reflector;
   if (options.relay_only && !connection.relay.is_set()) {
     return absl::FailedPreconditionError("relay only was asked, but the basestation offers no relay");
   }
@@ -65,6 +66,13 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
   PeerSession* p = peer.get();
   RETURN_IF_ERROR(peer->loop_->Watch(peer->socket_->fd(), [p] { p->OnReadable(); }));
   peer->timer_ = std::make_unique<io::Timer>(peer->loop_.get(), [p] { p->Drive(); });
+  peer->extra_sockets_ = std::make_unique<io::ExtraSockets>(
+      peer->loop_.get(), peer->socket_->local_endpoint(),
+      [p](uint16_t socket, const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
+        if (p->path_filter_ && !p->path_filter_(from)) return;
+        p->connection_->OnPacket(from, bytes, p->loop_->Now(), socket);
+        p->timer_->Schedule(p->loop_->Now());  // One Drive for the whole batch.
+      });
   peer->connection_->Start(peer->loop_->Now());
   peer->Drive();
   const absl::Time give_up = absl::Now() + options.connect_timeout;
@@ -137,7 +145,10 @@ void PeerSession::Drive() {
 void PeerSession::Flush() {
   for (const net::Datagram& d : connection_->TakeOutgoing()) {
     if (path_filter_ && !path_filter_(d.to)) continue;
-    (void)socket_->SendTo(d.to, d.bytes);
+    (void)(d.socket == 0 ? socket_->SendTo(d.to, d.bytes) : extra_sockets_->Send(d));
+  }
+  if (extra_sockets_->size() > 0) {
+    extra_sockets_->Retain([this](uint16_t s) { return connection_->WantsSocket(s); });
   }
 }
 

@@ -18,6 +18,7 @@
 #include "common/channel/peer_connection.h"
 #include "common/crypto/random.h"
 #include "common/io/event_loop.h"
+#include "common/io/extra_sockets.h"
 #include "common/io/udp_socket.h"
 #include "common/rpc/rpc.h"
 #include "common/tunnel/posix_tcp.h"
@@ -119,6 +120,7 @@ class PeerSession {
   crypto::SystemRandom random_;
   std::unique_ptr<io::EventLoop> loop_;
   std::unique_ptr<io::UdpSocket> socket_;
+  std::unique_ptr<io::ExtraSockets> extra_sockets_;  // Birthday probing's.
   std::unique_ptr<channel::PeerConnection> connection_;
   std::unique_ptr<io::Timer> timer_;
   rpc::RpcEndpoint rpc_;

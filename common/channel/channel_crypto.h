@@ -25,11 +25,12 @@ inline constexpr size_t kMaxPeerPacket = 1280 - 48;
 inline constexpr size_t kMaxPeerPayload = kMaxPeerPacket - kPeerHeaderSize - crypto::Aead::kTagSize;
 
 enum class PeerPacketType : uint8_t {
-  kProbe = 1,     // Path check: u32 probe id.
-  kProbeAck = 2,  // u32 probe id || endpoint the probe came from.
+  kProbe = 1,     // Path check: u32 probe id || u8 sender's NatMapping.
+  kProbeAck = 2,  // u32 probe id || endpoint the probe came from || u8 sender's NatMapping.
   kData = 3,      // u8 kind || bytes (see DataKind).
   kClose = 4,     // u8 reason.
-  kCandidates = 5,  // More addresses of the sender (candidates as in CONNECT_REQUEST).
+  kCandidates = 5,  // More addresses of the sender (candidates as in CONNECT_REQUEST), then
+                    // u8 sender's NatMapping.
 };
 
 enum class DataKind : uint8_t {

@@ -11,10 +11,17 @@ namespace edgelink::channel {
 namespace {
 
 constexpr size_t kRelayBindSize = 64;
+constexpr uint8_t kReflectionType = 4;  // RELAY_REFLECTION.
+// Birthday probing's easy side sends this many probes every kSprayInterval (1,600 a second).
+constexpr int kSprayBurst = 32;
+constexpr absl::Duration kSprayInterval = absl::Milliseconds(20);
+// NATs hand out ports from here up (RFC 6335's dynamic range is narrower; many NATs use all).
+constexpr int kLowestSprayPort = 1024;
 
-std::vector<uint8_t> ProbePayload(uint32_t probe_id) {
+std::vector<uint8_t> ProbePayload(uint32_t probe_id, NatMapping mapping) {
   wire::ByteWriter out;
   out.WriteU32(probe_id);
+  out.WriteU8(static_cast<uint8_t>(mapping));
   return out.Take();
 }
 
@@ -35,6 +42,18 @@ std::vector<uint8_t> BuildRelayReflect() {
   reflect[0] = kRelayMarker;
   reflect[1] = 3;  // REFLECT
   return reflect;
+}
+
+absl::string_view NatMappingName(NatMapping mapping) {
+  switch (mapping) {
+    case NatMapping::kUnknown:
+      return "unknown";
+    case NatMapping::kEndpointIndependent:
+      return "endpoint-independent";
+    case NatMapping::kEndpointDependent:
+      return "endpoint-dependent";
+  }
+  return "?";
 }
 
 absl::string_view PeerConnection::PathName(const Path& path) {
@@ -84,19 +103,26 @@ std::vector<PeerConnection::Received> PeerConnection::TakeReceived() {
   return std::exchange(received_, {});
 }
 
-PeerConnection::Path* PeerConnection::FindPath(const net::Endpoint& remote) {
+bool PeerConnection::WantsSocket(uint16_t socket) const {
+  return socket == 0 || std::any_of(paths_.begin(), paths_.end(), [&](const Path& p) {
+           return p.socket == socket && p.state != PathState::kFailed;
+         });
+}
+
+PeerConnection::Path* PeerConnection::FindPath(const net::Endpoint& remote, uint16_t socket) {
   for (Path& path : paths_) {
-    if (path.remote == remote) return &path;
+    if (path.remote == remote && path.socket == socket) return &path;
   }
   return nullptr;
 }
 
 PeerConnection::Path& PeerConnection::AddPath(wire::Candidate::Kind kind,
                                               const net::Endpoint& remote, bool via_relay,
-                                              absl::Time now) {
+                                              absl::Time now, uint16_t socket) {
   Path path;
   path.kind = kind;
   path.remote = remote;
+  path.socket = socket;
   path.via_relay = via_relay;
   path.started = now;
   path.next_probe = now;
@@ -106,7 +132,9 @@ PeerConnection::Path& PeerConnection::AddPath(wire::Candidate::Kind kind,
 
 void PeerConnection::AddPath(const wire::Candidate& candidate, absl::Time now) {
   if (FindPath(candidate.endpoint) != nullptr) return;
-  SendProbe(AddPath(candidate.kind, candidate.endpoint, false, now), now);
+  Path& path = AddPath(candidate.kind, candidate.endpoint, false, now);
+  SendProbe(path, now);
+  path.next_probe = now + options_.probe_interval;
 }
 
 void PeerConnection::AddRemoteCandidate(const wire::Candidate& candidate, absl::Time now) {
@@ -127,6 +155,7 @@ void PeerConnection::AddRemoteCandidate(const wire::Candidate& candidate, absl::
     }
     return;
   }
+  peer_reflexive_ = candidate.endpoint;
   const net::Endpoint& base = candidate.endpoint;
   for (int i = 1; i <= options_.predicted_ports && base.port() + i <= 65535; ++i) {
     AddPath({wire::Candidate::Kind::kPredicted,
@@ -145,10 +174,11 @@ void PeerConnection::Start(absl::Time now) {
   });
   for (const wire::Candidate& c : candidates) AddRemoteCandidate(c, now);
   if (options_.relay.is_set()) {
-    outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
-    outgoing_.push_back({options_.relay, BuildRelayReflect()});
-    next_relay_bind_ = now + absl::Seconds(1);
+    Rebind(now);
     AddPath(wire::Candidate::Kind::kRelay, options_.relay, true, now);
+  }
+  if (!options_.relay_only && options_.spray_sockets > 0) {
+    next_spray_ = now + options_.spray_after;
   }
 }
 
@@ -159,7 +189,17 @@ void PeerConnection::TellCandidates(Path& path) {
   out.WriteU8(1);
   out.WriteU8(static_cast<uint8_t>(wire::Candidate::Kind::kServerReflexive));
   wire::WriteEndpoint(reflexive_, out);
+  out.WriteU8(static_cast<uint8_t>(local_mapping_));
   SendOn(path, PeerPacketType::kCandidates, out.bytes());
+}
+
+void PeerConnection::RetellCandidates() {
+  for (Path& path : paths_) {
+    path.told_candidates = false;
+    if (path.state != PathState::kFailed && !(path.via_relay && !relay_bound_)) {
+      TellCandidates(path);
+    }
+  }
 }
 
 void PeerConnection::SendOn(const Path& path, PeerPacketType type,
@@ -176,7 +216,7 @@ void PeerConnection::SendOn(const Path& path, PeerPacketType type,
       SealPeerPacket(send_keys_, header, payload);
   if (!packet.ok()) return;  // Oversized payloads were refused by Send already.
   ++counters_.packets_sent;
-  outgoing_.push_back({path.remote, *std::move(packet)});
+  outgoing_.push_back({path.remote, *std::move(packet), path.socket});
 }
 
 void PeerConnection::SendProbe(Path& path, absl::Time now) {
@@ -187,7 +227,7 @@ void PeerConnection::SendProbe(Path& path, absl::Time now) {
   ++path.probes_sent;
   ++counters_.probes_sent;
   if (path.unanswered_since == absl::InfiniteFuture()) path.unanswered_since = now;
-  SendOn(path, PeerPacketType::kProbe, ProbePayload(id));
+  SendOn(path, PeerPacketType::kProbe, ProbePayload(id, local_mapping_));
 }
 
 int PeerConnection::Rank(const Path& path) {
@@ -220,7 +260,8 @@ void PeerConnection::ChooseActivePath(absl::Time now) {
 
 absl::Time PeerConnection::next_timeout() const {
   if (state_ == State::kClosed) return absl::InfiniteFuture();
-  absl::Time next = std::min(last_heard_ + options_.idle_timeout, next_relay_bind_);
+  absl::Time next =
+      std::min({last_heard_ + options_.idle_timeout, next_relay_bind_, next_spray_});
   for (const Path& p : paths_) {
     if (p.state != PathState::kFailed || p.kind != wire::Candidate::Kind::kPredicted) {
       next = std::min(next, p.next_probe);
@@ -230,10 +271,17 @@ absl::Time PeerConnection::next_timeout() const {
 }
 
 void PeerConnection::Rebind(absl::Time now) {
+  if (options_.reflector.is_set() && !options_.relay_only) {
+    outgoing_.push_back({options_.reflector, BuildRelayReflect()});
+  }
   if (!options_.relay.is_set()) return;
   outgoing_.push_back({options_.relay, BuildRelayBind(options_.side, options_.relay_ticket)});
   outgoing_.push_back({options_.relay, BuildRelayReflect()});
-  next_relay_bind_ = now + (relay_bound_ ? absl::Seconds(20) : absl::Seconds(1));
+  // Every second until the relay bound us and, while connecting, the reflector answered too.
+  const bool settled = relay_bound_ && (local_mapping_ != NatMapping::kUnknown ||
+                                        !options_.reflector.is_set() ||
+                                        now - started_ >= options_.probe_timeout);
+  next_relay_bind_ = now + (settled ? absl::Seconds(20) : absl::Seconds(1));
 }
 
 void PeerConnection::OnLocalAddressChanged(absl::Time now) {
@@ -269,6 +317,23 @@ void PeerConnection::OnTimeout(absl::Time now) {
   }
   // Keep the relay binding fresh (its idle timeout is longer than this) and our address known.
   if (now >= next_relay_bind_) Rebind(now);
+  if (now >= next_spray_) {
+    if (spray_ == Spray::kSpraying) {
+      SprayBurst(now);
+    } else {
+      // No direct path yet: say again how our NAT maps, in case that was lost, and see whether
+      // birthday probing applies (else it may once the peer's word arrives).
+      next_spray_ = absl::InfiniteFuture();
+      if (!HasUsableDirectPath()) {
+        RetellCandidates();
+        // Every probe and its answer say how the sender's NAT maps.
+        for (Path& p : paths_) {
+          if (p.via_relay && p.state == PathState::kUsable) SendProbe(p, now);
+        }
+      }
+      MaybeStartSpray(now);
+    }
+  }
   const bool busy = now - last_sent_data_ < options_.keepalive_interval;
   bool changed = false;
   for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
@@ -369,27 +434,13 @@ bool PeerConnection::OpenAndAdvance(const PeerHeader& header, absl::Span<const u
 
 void PeerConnection::HandleRelay(const net::Endpoint& from, absl::Span<const uint8_t> packet,
                                  absl::Time now) {
-  if (!options_.relay.is_set() || from != options_.relay || packet.size() < 2) {
-    ++counters_.dropped_malformed;
-    return;
+  const bool from_relay = options_.relay.is_set() && from == options_.relay;
+  if (packet.size() >= 2 && packet[1] == kReflectionType &&
+      (from_relay || (options_.reflector.is_set() && from == options_.reflector))) {
+    return HandleReflection(from, packet, now);
   }
-  if (packet[1] == 4) {
-    // RELAY_REFLECTION: our public address. Tell the peer on every path we have, since its NAT
-    // may let our probes in only once it has sent to this address.
-    wire::ByteReader in(packet.subspan(2));
-    net::Endpoint address;
-    if (!wire::ReadEndpoint(in, &address) || !in.done()) {
-      ++counters_.dropped_malformed;
-      return;
-    }
-    if (address == reflexive_) return;
-    reflexive_ = address;
-    for (Path& path : paths_) {
-      path.told_candidates = false;
-      if (path.state != PathState::kFailed && !(path.via_relay && !relay_bound_)) {
-        TellCandidates(path);
-      }
-    }
+  if (!from_relay) {
+    ++counters_.dropped_malformed;
     return;
   }
   // RELAY_BOUND: marker, 2, session id[16], state (1 waiting, 2 both bound). Unauthenticated: it
@@ -408,11 +459,127 @@ void PeerConnection::HandleRelay(const net::Endpoint& from, absl::Span<const uin
   }
 }
 
+void PeerConnection::HandleReflection(const net::Endpoint& from, absl::Span<const uint8_t> packet,
+                                      absl::Time now) {
+  wire::ByteReader in(packet.subspan(2));
+  net::Endpoint address;
+  if (!wire::ReadEndpoint(in, &address) || !in.done()) {
+    ++counters_.dropped_malformed;
+    return;
+  }
+  // The relay's view is the address we tell; the reflector's, only compared with it.
+  const bool from_relay = options_.relay.is_set() && from == options_.relay;
+  bool changed = false;
+  if (from_relay) {
+    changed = address != reflexive_;
+    reflexive_ = address;
+  } else {
+    reflector_reflexive_ = address;
+  }
+  if (reflexive_.is_set() && reflector_reflexive_.is_set()) {
+    const NatMapping mapping = reflexive_ == reflector_reflexive_
+                                   ? NatMapping::kEndpointIndependent
+                                   : NatMapping::kEndpointDependent;
+    changed = changed || mapping != local_mapping_;
+    local_mapping_ = mapping;
+  }
+  // Tell the peer on every path we have, since its NAT may let our probes in only once it has
+  // sent to this address.
+  if (changed) {
+    RetellCandidates();
+    MaybeStartSpray(now);
+  }
+}
+
+void PeerConnection::NotePeerMapping(uint8_t mapping, absl::Time now) {
+  // Unknown values (a later protocol's) say nothing.
+  if (mapping == static_cast<uint8_t>(peer_mapping_) ||
+      mapping > static_cast<uint8_t>(NatMapping::kEndpointDependent)) {
+    return;
+  }
+  peer_mapping_ = static_cast<NatMapping>(mapping);
+  MaybeStartSpray(now);
+}
+
+bool PeerConnection::HasUsableDirectPath() const {
+  return std::any_of(paths_.begin(), paths_.end(), [](const Path& p) {
+    return !p.via_relay && p.state == PathState::kUsable;
+  });
+}
+
+void PeerConnection::MaybeStartSpray(absl::Time now) {
+  if (spray_ != Spray::kNotYet || options_.relay_only || options_.spray_sockets <= 0 ||
+      now < started_ + options_.spray_after || !peer_reflexive_.is_set() ||
+      HasUsableDirectPath()) {
+    return;
+  }
+  constexpr NatMapping kEasy = NatMapping::kEndpointIndependent;
+  constexpr NatMapping kHard = NatMapping::kEndpointDependent;
+  if (local_mapping_ == kEasy && peer_mapping_ == kHard) {
+    // Easy side: open our NAT to many ports of the peer's address; the peer probes us from as
+    // many ports, and one of its probes is let in (or one of ours reaches it directly).
+    spray_ = Spray::kSpraying;
+    spray_left_ = options_.spray_probes;
+    SprayBurst(now);
+  } else if (local_mapping_ == kHard && peer_mapping_ == kEasy) {
+    // Hard side: every extra socket gets its own mapping (a random port) towards the peer's one
+    // public port. Guessed paths: failed for good when they time out.
+    spray_ = Spray::kOpening;
+    for (int i = 1; i <= options_.spray_sockets && i <= 65535; ++i) {
+      SendProbe(AddPath(wire::Candidate::Kind::kPredicted, peer_reflexive_, false, now,
+                        static_cast<uint16_t>(i)),
+                now);
+    }
+    counters_.spray_sockets_used = static_cast<uint64_t>(options_.spray_sockets);
+  }
+}
+
+void PeerConnection::SprayBurst(absl::Time now) {
+  const int burst = std::min(spray_left_, kSprayBurst);
+  Path target;  // Not a path of ours: an answer from one of these ports makes a new one.
+  for (int i = 0; i < burst; ++i) {
+    uint16_t port = 0;
+    uint32_t id = 0;
+    random_->Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&port), sizeof(port)));
+    random_->Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&id), sizeof(id)));
+    target.remote = peer_reflexive_.WithPort(
+        static_cast<uint16_t>(kLowestSprayPort + port % (65536 - kLowestSprayPort)));
+    SendOn(target, PeerPacketType::kProbe, ProbePayload(id, local_mapping_));
+  }
+  counters_.spray_probes_sent += static_cast<uint64_t>(burst);
+  spray_left_ -= burst;
+  if (spray_left_ > 0) {
+    next_spray_ = now + kSprayInterval;
+  } else {
+    EndSpray(nullptr);
+  }
+}
+
+void PeerConnection::EndSpray(const Path* winner) {
+  if (spray_ == Spray::kOpening) {
+    // Close the extra sockets that lost (WantsSocket).
+    for (Path& p : paths_) {
+      if (p.socket != 0 && &p != winner && p.state == PathState::kProbing) {
+        p.state = PathState::kFailed;
+      }
+    }
+  }
+  spray_ = Spray::kDone;
+  spray_left_ = 0;
+  next_spray_ = absl::InfiniteFuture();
+}
+
 void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet,
-                              absl::Time now) {
+                              absl::Time now, uint16_t socket) {
   if (state_ == State::kClosed) return;
   ++counters_.packets_received;
-  if (!packet.empty() && packet[0] == kRelayMarker) return HandleRelay(from, packet, now);
+  if (!packet.empty() && packet[0] == kRelayMarker) {
+    if (socket != 0) {
+      ++counters_.dropped_malformed;
+      return;
+    }
+    return HandleRelay(from, packet, now);
+  }
   absl::StatusOr<PeerHeader> header = ParsePeerHeader(packet);
   if (!header.ok() || header->channel_id != channel_id_ || packet.size() > kMaxPeerPacket) {
     ++counters_.dropped_malformed;
@@ -432,13 +599,13 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
 
   // An authenticated packet from an address we do not know is the peer behind a NAT mapping we
   // could not predict (or one that changed): a new path to validate.
-  Path* path = FindPath(from);
+  Path* path = FindPath(from, socket);
   if (path == nullptr) {
     if (options_.relay_only) {
       ++counters_.dropped_unexpected;
       return;
     }
-    path = &AddPath(wire::Candidate::Kind::kServerReflexive, from, false, now);
+    path = &AddPath(wire::Candidate::Kind::kServerReflexive, from, false, now, socket);
   } else if (path->state == PathState::kFailed) {
     // The peer reaches us this way again: worth validating once more.
     Revive(*path, now);
@@ -447,22 +614,27 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
     case PeerPacketType::kProbe: {
       wire::ByteReader in(payload);
       uint32_t id = 0;
-      if (!in.ReadU32(&id) || !in.done()) {
+      uint8_t mapping = 0;
+      if (!in.ReadU32(&id) || !in.ReadU8(&mapping) || !in.done()) {
         ++counters_.dropped_malformed;
         return;
       }
       wire::ByteWriter ack;
       ack.WriteU32(id);
       wire::WriteEndpoint(from, ack);
+      ack.WriteU8(static_cast<uint8_t>(local_mapping_));
       SendOn(*path, PeerPacketType::kProbeAck, ack.bytes());
       if (path->state == PathState::kProbing && path->probes_sent == 0) SendProbe(*path, now);
+      NotePeerMapping(mapping, now);  // Last: it may add paths, which moves `path`.
       return;
     }
     case PeerPacketType::kProbeAck: {
       wire::ByteReader in(payload);
       uint32_t id = 0;
       net::Endpoint observed;
-      if (!in.ReadU32(&id) || !wire::ReadEndpoint(in, &observed) || !in.done()) {
+      uint8_t mapping = 0;
+      if (!in.ReadU32(&id) || !wire::ReadEndpoint(in, &observed) || !in.ReadU8(&mapping) ||
+          !in.done()) {
         ++counters_.dropped_malformed;
         return;
       }
@@ -473,8 +645,12 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
         path->usable_at = now;
         path->next_probe = now + options_.keepalive_interval;
         TellCandidates(*path);
+        if (!path->via_relay && spray_ != Spray::kNotYet && spray_ != Spray::kDone) {
+          EndSpray(path);
+        }
         ChooseActivePath(now);
       }
+      NotePeerMapping(mapping, now);  // Last: it may add paths, which moves `path`.
       return;
     }
     case PeerPacketType::kData: {
@@ -507,6 +683,8 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
         }
         AddRemoteCandidate({static_cast<wire::Candidate::Kind>(kind), endpoint}, now);
       }
+      uint8_t mapping = 0;
+      if (in.ReadU8(&mapping)) NotePeerMapping(mapping, now);
       return;
     }
   }

@@ -7,7 +7,14 @@
 // and moves as soon as a better one proves itself, or away from one that stops answering.
 // Every packet is AES-128-GCM sealed with keys derived from the session key, numbered, checked
 // against a replay window, and the keys are updated before nonces could run out. The relay sees
-// only ciphertext. Docs: docs/PROTOCOL.md, "Peer channel".
+// only ciphertext.
+//
+// A NAT that picks a random public port per destination defeats prediction. Each side tells the
+// other how its own NAT maps (comparing the relay's and the reflector's view of its address); when
+// one side's NAT keeps one port for every destination and the other's does not, they fall back on
+// the birthday approach: the hard side probes from many local ports at once (Datagram::socket,
+// bound by the caller on demand), the easy side probes many random ports of the hard side's
+// public address, and any match opens a direct path. Docs: docs/PROTOCOL.md, "Peer channel".
 #ifndef EDGELINK_COMMON_CHANNEL_PEER_CONNECTION_H_
 #define EDGELINK_COMMON_CHANNEL_PEER_CONNECTION_H_
 
@@ -37,6 +44,15 @@ std::vector<uint8_t> BuildRelayBind(Side side, absl::Span<const uint8_t> ticket)
 // RELAY_REFLECT: asks the relay which address this socket's packets come from.
 std::vector<uint8_t> BuildRelayReflect();
 
+// How a side's NAT maps its socket to public ports, as the side observed it (RFC 4787 4.1) and
+// tells the other in CANDIDATES.
+enum class NatMapping : uint8_t {
+  kUnknown = 0,
+  kEndpointIndependent = 1,  // One public port for every destination (or no NAT at all).
+  kEndpointDependent = 2,    // A port per destination: the peer cannot know ours in advance.
+};
+absl::string_view NatMappingName(NatMapping mapping);
+
 struct PeerConnectionOptions {
   Side side = Side::kClient;
   wire::SessionId session_id{};
@@ -47,11 +63,23 @@ struct PeerConnectionOptions {
   // Use the relay only: no direct probing, no candidates told, packets from anywhere but the
   // relay dropped (a diagnostic, and what a user who wants to hide their address can choose).
   bool relay_only = false;
+  // A second address that answers RELAY_REFLECT (the basestation's attach port). Our address as
+  // it and the relay see it tells our NatMapping. Unset: kUnknown, and no birthday probing.
+  net::Endpoint reflector;
 
   // Behind an address-and-port-dependent NAT with sequential allocation, the peer's mapping towards
   // us will likely be just above the one the basestation saw: probe this many ports above each
   // server-reflexive candidate too.
   int predicted_ports = 8;
+  // Birthday probing, when no direct path has worked for spray_after and one side's mapping is
+  // endpoint-dependent while the other's is not: the hard side probes the easy side's public
+  // address from spray_sockets extra local ports, the easy side sends spray_probes probes to
+  // distinct random ports of the hard side's public address. With a random-port NAT over
+  // 64,512 ports some pair matches with probability 1 - exp(-sockets * probes / 64512): 98% at
+  // 128 x 2048, for about 150 KB of probes. 0 sockets: never (a caller that cannot bind more).
+  int spray_sockets = 128;
+  int spray_probes = 2048;
+  absl::Duration spray_after = absl::Seconds(1);
   // Probes on a path not yet answered go out this often, for at most probe_timeout.
   absl::Duration probe_interval = absl::Milliseconds(200);
   absl::Duration probe_timeout = absl::Seconds(8);
@@ -71,6 +99,8 @@ struct PeerConnectionCounters {
   uint64_t packets_sent = 0;
   uint64_t packets_received = 0;
   uint64_t probes_sent = 0;
+  uint64_t spray_probes_sent = 0;   // Easy side: to random ports of the peer's address.
+  uint64_t spray_sockets_used = 0;  // Hard side: extra local ports probed from.
   uint64_t dropped_malformed = 0;
   uint64_t dropped_unauthenticated = 0;
   uint64_t dropped_replay = 0;
@@ -88,6 +118,9 @@ class PeerConnection {
   struct Path {
     wire::Candidate::Kind kind = wire::Candidate::Kind::kHost;
     net::Endpoint remote;
+    // Which of our sockets the path leaves from: 0, the main one, or an extra one of birthday
+    // probing (Datagram::socket).
+    uint16_t socket = 0;
     bool via_relay = false;
     PathState state = PathState::kProbing;
     absl::Duration rtt = absl::InfiniteDuration();
@@ -113,12 +146,18 @@ class PeerConnection {
 
   // Start sends the first probes and the relay bind.
   void Start(absl::Time now);
-  // OnPacket takes a datagram from `from`: a peer packet of this channel (PeekChannelId) or a
-  // relay reply. Anything else is counted and dropped.
-  void OnPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
+  // OnPacket takes a datagram from `from` that arrived on `socket` (see Datagram::socket): a peer
+  // packet of this channel (PeekChannelId) or a relay or reflector reply. Anything else is counted
+  // and dropped.
+  void OnPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now,
+                uint16_t socket = 0);
   void OnTimeout(absl::Time now);
   absl::Time next_timeout() const;
+  // Datagrams to send. One with socket > 0 goes out of the connection's extra socket of that
+  // number, which the caller binds (any port, same family as the main one) when first asked for
+  // it and closes once WantsSocket says so.
   std::vector<net::Datagram> TakeOutgoing();
+  bool WantsSocket(uint16_t socket) const;
 
   // Send seals `bytes` as one datagram on the active path. kFailedPrecondition before a path is
   // usable or after close; kInvalidArgument if too large (kMaxPeerPayload - 1).
@@ -137,6 +176,11 @@ class PeerConnection {
 
   // Our own public address as the relay saw it (unset until it answered).
   const net::Endpoint& reflexive() const { return reflexive_; }
+  // Our own public address as the reflector saw it (unset until it answered).
+  const net::Endpoint& reflector_reflexive() const { return reflector_reflexive_; }
+  // Our NAT's mapping behaviour as observed, and the peer's as it told us.
+  NatMapping local_mapping() const { return local_mapping_; }
+  NatMapping peer_mapping() const { return peer_mapping_; }
 
   State state() const { return state_; }
   uint64_t channel_id() const { return channel_id_; }
@@ -153,13 +197,23 @@ class PeerConnection {
   PeerConnection(PeerConnectionOptions options, crypto::RandomSource* random,
                  SessionSecrets secrets, KeyChain send, KeyChain receive);
 
-  Path* FindPath(const net::Endpoint& remote);
+  Path* FindPath(const net::Endpoint& remote, uint16_t socket = 0);
   Path& AddPath(wire::Candidate::Kind kind, const net::Endpoint& remote, bool via_relay,
-                absl::Time now);
+                absl::Time now, uint16_t socket = 0);
   void SendProbe(Path& path, absl::Time now);
   void SendOn(const Path& path, PeerPacketType type, absl::Span<const uint8_t> payload);
   void ChooseActivePath(absl::Time now);
   void HandleRelay(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);
+  void HandleReflection(const net::Endpoint& from, absl::Span<const uint8_t> packet,
+                        absl::Time now);
+  void RetellCandidates();
+  // Birthday probing: starts it when it applies, sends the next burst of it, ends it.
+  void MaybeStartSpray(absl::Time now);
+  void SprayBurst(absl::Time now);
+  void EndSpray(const Path* winner);
+  bool HasUsableDirectPath() const;
+  // The peer said how its NAT maps (in a probe, its answer, or CANDIDATES).
+  void NotePeerMapping(uint8_t mapping, absl::Time now);
   void Rebind(absl::Time now);
   void Revive(Path& path, absl::Time now);
   void Fail(Path& path, absl::Time now);
@@ -188,7 +242,16 @@ class PeerConnection {
   absl::Time last_sent_data_ = absl::InfinitePast();
   absl::Time next_relay_bind_ = absl::InfiniteFuture();
   bool relay_bound_ = false;
-  net::Endpoint reflexive_;
+  net::Endpoint reflexive_;            // As the relay saw us.
+  net::Endpoint reflector_reflexive_;  // As the reflector saw us.
+  NatMapping local_mapping_ = NatMapping::kUnknown;
+  NatMapping peer_mapping_ = NatMapping::kUnknown;
+  net::Endpoint peer_reflexive_;  // The peer's public address, from its candidates.
+
+  enum class Spray { kNotYet, kSpraying, kOpening, kDone };
+  Spray spray_ = Spray::kNotYet;
+  absl::Time next_spray_ = absl::InfiniteFuture();
+  int spray_left_ = 0;  // Easy side: probes still to send.
 
   std::vector<net::Datagram> outgoing_;
   std::vector<Received> received_;

@@ -12,6 +12,9 @@ namespace edgelink::net {
 struct Datagram {
   Endpoint to;
   std::vector<uint8_t> bytes;
+  // Which of the core's sockets sends it: 0, the one it shares with its caller, or an extra one
+  // the core asked for by number (see PeerConnection::TakeOutgoing).
+  uint16_t socket = 0;
 };
 
 }  // namespace edgelink::net

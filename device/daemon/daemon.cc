@@ -138,6 +138,7 @@ absl::Status DeviceDaemon::Connect(const net::Endpoint& basestation) {
   LOG(INFO) << "basestation "
             << (config_.basestation.has_value() ? "" : config_.BasestationHostname() + " ")
             << "is " << basestation.ToString();
+  basestation_ = basestation;
   client_->SetServer(basestation, loop_->Now());
   client_->Start(loop_->Now());
   Drive();
@@ -163,6 +164,7 @@ void DeviceDaemon::OpenPeer(const wire::ConnectRequest& request) {
   options.remote_candidates = request.client_candidates;
   options.relay = request.relay;
   options.relay_ticket = request.relay_ticket;
+  options.reflector = basestation_;  // The attach port reflects too.
   absl::StatusOr<std::unique_ptr<channel::PeerConnection>> connection =
       channel::PeerConnection::New(std::move(options), &random_);
   if (!connection.ok()) {
@@ -173,6 +175,14 @@ void DeviceDaemon::OpenPeer(const wire::ConnectRequest& request) {
   session->session_id = request.session_id;
   session->client_fingerprint = wire::FingerprintHex(request.client_fingerprint);
   session->connection = *std::move(connection);
+  PeerSession* p = session.get();
+  session->extra_sockets = std::make_unique<io::ExtraSockets>(
+      loop_, socket_->local_endpoint(),
+      [this, p](uint16_t socket, const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
+        p->connection->OnPacket(from, bytes, loop_->Now(), socket);
+        // Not DrivePeers here: it may end this session, and with it the socket being read.
+        peer_timer_.Schedule(loop_->Now());
+      });
   ServeRpc(*session);
   session->connection->Start(loop_->Now());
   const uint64_t channel_id = session->connection->channel_id();
@@ -184,11 +194,8 @@ void DeviceDaemon::OpenPeer(const wire::ConnectRequest& request) {
 void DeviceDaemon::EndPeer(const wire::SessionId& session_id) {
   for (auto it = peers_.begin(); it != peers_.end(); ++it) {
     if (it->second->session_id != session_id) continue;
-    channel::PeerConnection& connection = *it->second->connection;
-    connection.Close(loop_->Now());
-    for (const net::Datagram& d : connection.TakeOutgoing()) {
-      if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
-    }
+    it->second->connection->Close(loop_->Now());
+    FlushPeer(*it->second);
     RetireTunnel(*it->second);
     peers_.erase(it);
     return;
@@ -262,9 +269,7 @@ void DeviceDaemon::DrivePeers() {
     for (const std::vector<uint8_t>& d : peer.rpc.TakeOutgoing()) {
       (void)connection.Send(channel::DataKind::kRpc, d, now);
     }
-    for (const net::Datagram& d : connection.TakeOutgoing()) {
-      if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
-    }
+    FlushPeer(peer);
     if (connection.state() == channel::PeerConnection::State::kClosed) {
       RetireTunnel(peer);
       peers_.erase(it++);
@@ -316,7 +321,14 @@ void DeviceDaemon::SendStream(PeerSession& peer, absl::Span<const uint8_t> datag
 
 void DeviceDaemon::FlushPeer(PeerSession& peer) {
   for (const net::Datagram& d : peer.connection->TakeOutgoing()) {
-    if (socket_ && socket_->SendTo(d.to, d.bytes).ok()) ++packets_sent_;
+    const absl::Status sent = d.socket == 0
+                                  ? (socket_ ? socket_->SendTo(d.to, d.bytes)
+                                             : absl::UnavailableError("no socket"))
+                                  : peer.extra_sockets->Send(d);
+    if (sent.ok()) ++packets_sent_;
+  }
+  if (peer.extra_sockets->size() > 0) {
+    peer.extra_sockets->Retain([&](uint16_t s) { return peer.connection->WantsSocket(s); });
   }
 }
 

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/crypto/random.h"
 #include "common/io/event_loop.h"
+#include "common/io/extra_sockets.h"
 #include "absl/container/flat_hash_map.h"
 #include "common/channel/peer_connection.h"
 #include "common/io/udp_socket.h"
@@ -61,6 +62,7 @@ class DeviceDaemon {
     std::string client_fingerprint;
     std::unique_ptr<channel::PeerConnection> connection;
     rpc::RpcEndpoint rpc;
+    std::unique_ptr<io::ExtraSockets> extra_sockets;  // Birthday probing's.
     // Last: destroyed first, while the connection it sends through still exists.
     std::unique_ptr<tunnel::TunnelSession> tunnel;
   };
@@ -90,6 +92,7 @@ class DeviceDaemon {
   std::unique_ptr<AccessList> access_;
   std::unique_ptr<AccessRequestHandler> handler_;
   std::unique_ptr<io::UdpSocket> socket_;
+  net::Endpoint basestation_;  // The attach server's address now.
   std::unique_ptr<AttachClient> client_;
   io::ReceiveBuffer receive_buffer_{16};
   io::Timer client_timer_;

@@ -20,8 +20,8 @@ set -uo pipefail
 # ---- Expected path per NAT pairing: "direct", "relay", "local", or "none" (the client finds no
 # working path and fails with DEADLINE_EXCEEDED).
 EASY_NAT_EXPECT=direct # easy NAT (device) x easy NAT (client): hole punching
-HARD_NAT_EXPECT=relay  # easy NAT (device) x hard NAT (client): "none" until the relay was wired
-                       # into the basestation (0a7aa08), "relay" since.
+HARD_NAT_EXPECT=direct # easy NAT (device) x hard NAT (client): "none" until the relay was wired
+                       # into the basestation (0a7aa08), "relay" until birthday probing.
 WAN_DELAY=${NETNS_WAN_DELAY:-20ms} # one way, through the impair hop
 WAN_LOSS=${NETNS_WAN_LOSS:-0}      # e.g. 0.01 for 1 % (seeded: NETNS_WAN_SEED)
 WAN_SEED=${NETNS_WAN_SEED:-1}

@@ -124,7 +124,9 @@ void Host::Receive(Packet packet) {
     return;
   }
   if (sim().tracing()) sim().Trace(absl::StrCat(name(), " receives ", Describe(packet)));
-  it->second->receiver_(packet.from, packet.bytes);
+  // A copy: the receiver may close its own socket.
+  const Socket::Receiver receiver = it->second->receiver_;
+  receiver(packet.from, packet.bytes);
 }
 
 // --- NAT --------------------------------------------------------------------------------------

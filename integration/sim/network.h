@@ -125,8 +125,8 @@ class Node {
 
 class Host;
 
-// A UDP socket on a Host. Closing (destroying) it unbinds the port; later packets to it are
-// dropped and counted by the host.
+// A UDP socket on a Host. Closing (destroying) it, even from its own receiver, unbinds the port;
+// later packets to it are dropped and counted by the host.
 class Socket {
  public:
   using Receiver = std::function<void(const net::Endpoint& from, absl::Span<const uint8_t> bytes)>;

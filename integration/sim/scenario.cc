@@ -187,11 +187,20 @@ void Basestation::OnReplies(std::vector<basestation::DeviceReply> replies) {
     }
     session.relay = pending.request->relay;
     session.relay_ticket = pending.request->relay_ticket;
+    session.reflector = attach_address();
     pending.done(std::move(session));
   }
 }
 
 void Basestation::OnAttachPacket(const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
+  if (!bytes.empty() && bytes[0] == basestation::kRelayControlByte) {
+    if (!attach_port_reflects_) return;
+    // As basestation/server does: the attach port reflects too (see AnswerReflect).
+    if (std::optional<std::vector<uint8_t>> reflection = basestation::AnswerReflect(from, bytes)) {
+      attach_socket_->SendTo(from, *std::move(reflection));
+    }
+    return;
+  }
   attach_->OnPacket(from, bytes, sim_->now());
   Drive();
 }
@@ -237,12 +246,37 @@ void Basestation::Drive() {
   alarm_.Set(std::min({attach_->next_timeout(), relay_->next_timeout(), next_resend_}));
 }
 
+// --- Extra sockets -----------------------------------------------------------------------------
+
+void ExtraSockets::Flush(PeerConnection& connection, Socket& main) {
+  for (net::Datagram& d : connection.TakeOutgoing()) {
+    if (d.socket == 0) {
+      main.SendTo(d.to, std::move(d.bytes));
+      continue;
+    }
+    std::unique_ptr<Socket>& socket = sockets_[d.socket];
+    if (socket == nullptr) {
+      absl::StatusOr<std::unique_ptr<Socket>> bound =
+          host_->Bind(0, [receiver = receiver_, index = d.socket](
+                             const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
+            receiver(index, from, bytes);
+          });
+      if (!bound.ok()) continue;  // Out of ports: this guess is lost, as a real bind failure.
+      socket = *std::move(bound);
+    }
+    socket->SendTo(d.to, std::move(d.bytes));
+  }
+  for (auto it = sockets_.begin(); it != sockets_.end();) {
+    it = connection.WantsSocket(it->first) ? std::next(it) : sockets_.erase(it);
+  }
+}
+
 // --- Device ------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<DeviceApp>> DeviceApp::New(Host* host, std::string device_id,
                                                           crypto::SecretBytes secret,
                                                           net::Endpoint server) {
-  std::unique_ptr<DeviceApp> app(new DeviceApp(&host->sim()));
+  std::unique_ptr<DeviceApp> app(new DeviceApp(host, server));
   DeviceApp* self = app.get();
   ASSIGN_OR_RETURN(app->socket_,
                    host->Bind(kPort, [self](const net::Endpoint& from,
@@ -259,7 +293,8 @@ absl::StatusOr<std::unique_ptr<DeviceApp>> DeviceApp::New(Host* host, std::strin
   return app;
 }
 
-DeviceApp::DeviceApp(Simulator* sim) : sim_(sim), alarm_(sim_, [this] { OnAlarm(); }) {}
+DeviceApp::DeviceApp(Host* host, net::Endpoint server)
+    : sim_(&host->sim()), host_(host), server_(server), alarm_(sim_, [this] { OnAlarm(); }) {}
 
 DeviceApp::~DeviceApp() = default;
 
@@ -284,6 +319,7 @@ wire::ConnectResponse DeviceApp::OnConnectRequest(const wire::ConnectRequest& re
   options.remote_candidates = request.client_candidates;
   options.relay = request.relay;
   options.relay_ticket = request.relay_ticket;
+  options.reflector = server_;
   if (predicted_ports_.has_value()) options.predicted_ports = *predicted_ports_;
   absl::StatusOr<std::unique_ptr<PeerConnection>> connection =
       PeerConnection::New(std::move(options), &sim_->random());
@@ -293,6 +329,15 @@ wire::ConnectResponse DeviceApp::OnConnectRequest(const wire::ConnectRequest& re
   }
   auto session = std::make_unique<PeerSession>();
   session->connection = *std::move(connection);
+  const uint64_t id = session->connection->channel_id();
+  session->extra_sockets = std::make_unique<ExtraSockets>(
+      host_, [this, id](uint16_t socket, const net::Endpoint& from,
+                        absl::Span<const uint8_t> bytes) {
+        if (auto it = peers_.find(id); it != peers_.end()) {
+          it->second->connection->OnPacket(from, bytes, sim_->now(), socket);
+        }
+        Drive();
+      });
   session->rpc.Handle("echo", [this](absl::Span<const uint8_t> payload) -> rpc::Reply {
     ++rpc_served_;
     return std::vector<uint8_t>(payload.begin(), payload.end());
@@ -348,9 +393,7 @@ void DeviceApp::Drive() {
   for (auto it = peers_.begin(); it != peers_.end();) {
     PeerSession& peer = *it->second;
     PumpPeer(*peer.connection, peer.rpc, now);
-    for (net::Datagram& d : peer.connection->TakeOutgoing()) {
-      socket_->SendTo(d.to, std::move(d.bytes));
-    }
+    peer.extra_sockets->Flush(*peer.connection, *socket_);
     if (peer.connection->state() == PeerConnection::State::kClosed) {
       peers_.erase(it++);
       continue;
@@ -367,7 +410,7 @@ absl::StatusOr<std::unique_ptr<ClientApp>> ClientApp::New(Host* host, Basestatio
                                                           absl::Duration control_delay,
                                                           bool reflect_first) {
   std::unique_ptr<ClientApp> app(
-      new ClientApp(&host->sim(), basestation, control_delay, reflect_first));
+      new ClientApp(host, basestation, control_delay, reflect_first));
   ClientApp* self = app.get();
   ASSIGN_OR_RETURN(app->socket_,
                    host->Bind(kPort, [self](const net::Endpoint& from,
@@ -377,9 +420,10 @@ absl::StatusOr<std::unique_ptr<ClientApp>> ClientApp::New(Host* host, Basestatio
   return app;
 }
 
-ClientApp::ClientApp(Simulator* sim, Basestation* basestation, absl::Duration control_delay,
+ClientApp::ClientApp(Host* host, Basestation* basestation, absl::Duration control_delay,
                      bool reflect_first)
-    : sim_(sim),
+    : sim_(&host->sim()),
+      host_(host),
       basestation_(basestation),
       control_delay_(control_delay),
       reflect_first_(reflect_first),
@@ -451,6 +495,7 @@ void ClientApp::OnBrokered(absl::StatusOr<BrokeredSession> session) {
   options.remote_candidates = session->device_candidates;
   options.relay = session->relay;
   options.relay_ticket = session->relay_ticket;
+  options.reflector = session->reflector;
   if (predicted_ports_.has_value()) options.predicted_ports = *predicted_ports_;
   absl::StatusOr<std::unique_ptr<PeerConnection>> connection =
       PeerConnection::New(std::move(options), &sim_->random());
@@ -460,6 +505,11 @@ void ClientApp::OnBrokered(absl::StatusOr<BrokeredSession> session) {
     return;
   }
   connection_ = *std::move(connection);
+  extra_sockets_ = std::make_unique<ExtraSockets>(
+      host_, [this](uint16_t socket, const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
+        if (connection_ != nullptr) connection_->OnPacket(from, bytes, sim_->now(), socket);
+        Drive();
+      });
   state_ = State::kPeering;
   connection_->Start(sim_->now());
   Drive();
@@ -506,9 +556,7 @@ void ClientApp::Drive() {
   absl::Time next = reflect_deadline_;
   if (connection_ != nullptr) {
     PumpPeer(*connection_, rpc_, now);
-    for (net::Datagram& d : connection_->TakeOutgoing()) {
-      socket_->SendTo(d.to, std::move(d.bytes));
-    }
+    extra_sockets_->Flush(*connection_, *socket_);
     const PeerConnection::Path* active = connection_->active_path();
     std::string key = active == nullptr
                           ? "none"
@@ -653,6 +701,7 @@ absl::StatusOr<std::unique_ptr<Scenario>> Scenario::New(const ScenarioOptions& o
   s->client_rtt_ = s->client_site_.host->RoundTripToRoot() + bs_host.RoundTripToRoot();
   ASSIGN_OR_RETURN(s->client_, ClientApp::New(s->client_site_.host, s->basestation_.get(),
                                               s->client_rtt_ / 2, options.client_reflects_first));
+  s->basestation_->set_attach_port_reflects(options.attach_port_reflects);
   if (options.predicted_ports.has_value()) {
     s->device_->set_predicted_ports(*options.predicted_ports);
     s->client_->set_predicted_ports(*options.predicted_ports);

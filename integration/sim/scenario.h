@@ -34,6 +34,24 @@
 
 namespace edgelink::sim {
 
+// The extra sockets of one peer connection (birthday probing, Datagram::socket > 0): bound on
+// the host when the connection first sends from one, closed once it no longer wants it.
+class ExtraSockets {
+ public:
+  using Receiver = std::function<void(uint16_t socket, const net::Endpoint& from,
+                                      absl::Span<const uint8_t> bytes)>;
+  ExtraSockets(Host* host, Receiver receiver) : host_(host), receiver_(std::move(receiver)) {}
+
+  // Flush sends what `connection` queued, each datagram on `main` or on its extra socket.
+  void Flush(channel::PeerConnection& connection, Socket& main);
+  size_t size() const { return sockets_.size(); }
+
+ private:
+  Host* host_;
+  Receiver receiver_;
+  std::map<uint16_t, std::unique_ptr<Socket>> sockets_;
+};
+
 // --- Basestation -------------------------------------------------------------------------------
 
 // What a Connect hands the client (the gRPC ConnectResponse in production).
@@ -43,6 +61,7 @@ struct BrokeredSession {
   std::vector<wire::Candidate> device_candidates;
   net::Endpoint relay;
   std::vector<uint8_t> relay_ticket;
+  net::Endpoint reflector;  // The attach port, which answers RELAY_REFLECT too.
 };
 using ConnectDone = std::function<void(absl::StatusOr<BrokeredSession>)>;
 
@@ -65,6 +84,8 @@ class Basestation {
   ~Basestation();
 
   void AddDevice(const std::string& device_id, const crypto::SecretBytes& secret);
+  // Whether the attach port answers RELAY_REFLECT (default yes, as basestation/server does).
+  void set_attach_port_reflects(bool reflects) { attach_port_reflects_ = reflects; }
   // Restart replaces the attach server and the relay with fresh ones under the same server key,
   // as a restarted process would: every session and relay binding is gone, pending connects fail.
   absl::Status Restart();
@@ -116,6 +137,7 @@ class Basestation {
   // process's hash seed.
   std::map<uint64_t, PendingConnect> pending_;
   absl::Time next_resend_ = absl::InfiniteFuture();
+  bool attach_port_reflects_ = true;
   Alarm alarm_;
   BasestationCounters counters_;
 };
@@ -156,14 +178,17 @@ class DeviceApp : public device::RequestHandler {
   struct PeerSession {
     std::unique_ptr<channel::PeerConnection> connection;
     rpc::RpcEndpoint rpc;
+    std::unique_ptr<ExtraSockets> extra_sockets;
   };
 
-  explicit DeviceApp(Simulator* sim);
+  DeviceApp(Host* host, net::Endpoint server);
   void OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> bytes);
   void OnAlarm();
   void Drive();
 
   Simulator* sim_;
+  Host* host_;
+  net::Endpoint server_;
   std::unique_ptr<Socket> socket_;
   std::unique_ptr<device::AttachClient> attach_;
   std::map<uint64_t, std::unique_ptr<PeerSession>> peers_;  // By channel id.
@@ -212,6 +237,8 @@ class ClientApp {
   // "local", "direct", "relay" (PeerConnection::PathName of the active path) or "none".
   std::string path() const;
   const std::optional<net::Endpoint>& reflexive() const { return reflexive_; }
+  // Extra sockets open for birthday probing now.
+  size_t extra_sockets() const { return extra_sockets_ ? extra_sockets_->size() : 0; }
 
   // Measurements, as times (InfiniteFuture until they happen).
   absl::Time connect_started() const { return connect_started_; }
@@ -223,7 +250,7 @@ class ClientApp {
   const rpc::RpcCounters& rpc_counters() const { return rpc_.counters(); }
 
  private:
-  ClientApp(Simulator* sim, Basestation* basestation, absl::Duration control_delay,
+  ClientApp(Host* host, Basestation* basestation, absl::Duration control_delay,
             bool reflect_first);
   void OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> bytes);
   void OnAlarm();
@@ -233,10 +260,12 @@ class ClientApp {
   void Drive();
 
   Simulator* sim_;
+  Host* host_;
   Basestation* basestation_;
   absl::Duration control_delay_;
   bool reflect_first_;
   std::unique_ptr<Socket> socket_;
+  std::unique_ptr<ExtraSockets> extra_sockets_;
   State state_ = State::kIdle;
   absl::Status status_;
   std::string device_id_;
@@ -302,6 +331,8 @@ struct ScenarioOptions {
   bool client_reflects_first = true;
   // Overrides PeerConnectionOptions::predicted_ports on both ends.
   std::optional<int> predicted_ports;
+  // See Basestation::set_attach_port_reflects.
+  bool attach_port_reflects = true;
   basestation::AttachServerOptions attach;
 };
 

@@ -336,6 +336,7 @@ std::vector<Seed> PeerChannelSeeds() {
   wire::ByteWriter probe_ack;
   probe_ack.WriteU32(0x01020304);
   wire::WriteEndpoint(PeerWorld::ClientAddress(), probe_ack);
+  probe_ack.WriteU8(1);
   wire::ByteWriter candidates;
   candidates.WriteU8(2);
   candidates.WriteU8(2);
@@ -344,7 +345,7 @@ std::vector<Seed> PeerChannelSeeds() {
   wire::WriteEndpoint(V6(4, 6000), candidates);
   const Bytes data = {static_cast<uint8_t>(channel::DataKind::kRpc), 'h', 'i'};
   seeds.Add("probe", Script().Add(3, sealed(channel::PeerPacketType::kProbe, false, 1,
-                                            {0, 0, 0, 9})));
+                                            {0, 0, 0, 9, 0})));
   seeds.Add("probe_ack", Script().Add(3, sealed(channel::PeerPacketType::kProbeAck, false, 2,
                                                 probe_ack.bytes())));
   seeds.Add("data", Script().Add(3, sealed(channel::PeerPacketType::kData, false, 3, data)));
@@ -353,7 +354,7 @@ std::vector<Seed> PeerChannelSeeds() {
                                                  candidates.bytes())));
   seeds.Add("probe_from_new_address",
             Script().Add(3 | 2 << 3, sealed(channel::PeerPacketType::kProbe, false, 6,
-                                            {0, 0, 0, 10})).Add(7, {}));
+                                            {0, 0, 0, 10, 2})).Add(7, {}));
   seeds.Add("data_via_relay",
             Script().Add(3 | 1 << 3, sealed(channel::PeerPacketType::kData, false, 7, data)));
   seeds.Add("key_update", Script()
@@ -383,7 +384,7 @@ std::vector<Seed> PeerChannelSeeds() {
                                                                          Bytes(40, 1))));
   }
   seeds.Add("raw_probe", Script().Add(0, world.SealFromDevice(channel::PeerPacketType::kProbe,
-                                                              false, 2000, {0, 0, 0, 1})));
+                                                              false, 2000, {0, 0, 0, 1, 1})));
   seeds.Add("raw_data_new_address",
             Script().Add(2, world.SealFromDevice(channel::PeerPacketType::kData, false, 2001,
                                                  data)));
