@@ -22,25 +22,6 @@ bool ReadRole(ByteReader& in, Role* role) {
 
 }  // namespace
 
-absl::string_view RoleName(Role role) {
-  switch (role) {
-    case Role::kOwner:
-      return "owner";
-    case Role::kUser:
-      return "user";
-    case Role::kGuest:
-      return "guest";
-  }
-  return "?";
-}
-
-absl::StatusOr<Role> ParseRole(absl::string_view name) {
-  for (Role role : {Role::kOwner, Role::kUser, Role::kGuest}) {
-    if (name == RoleName(role)) return role;
-  }
-  return absl::InvalidArgumentError("role must be owner, user or guest");
-}
-
 std::vector<uint8_t> EncodePairArgs(const PairArgs& args) {
   ByteWriter out;
   out.WriteBytes(args.proof);

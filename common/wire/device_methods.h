@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/wire/role.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -20,11 +21,6 @@ inline constexpr char kMethodAddUser[] = "users.add";
 inline constexpr char kMethodRemoveUser[] = "users.remove";
 inline constexpr char kMethodListUsers[] = "users.list";
 inline constexpr char kMethodReopenPairing[] = "pairing.reopen";
-
-enum class Role : uint8_t { kOwner = 1, kUser = 2, kGuest = 3 };
-absl::string_view RoleName(Role role);
-// ParseRole reads "owner", "user" or "guest".
-absl::StatusOr<Role> ParseRole(absl::string_view name);
 
 // "pair": proof[32] || str8 name  ->  role u8
 struct PairArgs {

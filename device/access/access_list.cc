@@ -37,13 +37,6 @@ absl::StatusOr<crypto::Sha256Digest> ProofWithKey(const crypto::SecretBytes& key
   return hmac.Finish();
 }
 
-std::optional<Role> ParseRole(absl::string_view name) {
-  if (name == "owner") return Role::kOwner;
-  if (name == "user") return Role::kUser;
-  if (name == "guest") return Role::kGuest;
-  return std::nullopt;
-}
-
 // Strict decimal: digits only, no sign or space, small enough for any int64 time in seconds.
 bool ParseDecimal(absl::string_view text, int64_t max, int64_t* out) {
   if (text.empty() || text.size() > 18) return false;
@@ -160,18 +153,6 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
 }
 
 }  // namespace
-
-absl::string_view RoleName(Role role) {
-  switch (role) {
-    case Role::kOwner:
-      return "owner";
-    case Role::kUser:
-      return "user";
-    case Role::kGuest:
-      return "guest";
-  }
-  return "unknown";
-}
 
 absl::Status ValidateFingerprint(absl::string_view fingerprint) {
   if (fingerprint.size() != kFingerprintLength) {
@@ -348,8 +329,8 @@ absl::StatusOr<std::unique_ptr<AccessList>> AccessList::Open(
     const std::vector<absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits(' ', 3));
     if (fields.size() != 4) return error("expected \"<role> <fingerprint> <unix seconds> <name>\"");
     Entry entry;
-    const std::optional<Role> role = ParseRole(fields[0]);
-    if (!role.has_value()) return error("unknown role (expected owner, user or guest)");
+    const absl::StatusOr<Role> role = wire::ParseRole(fields[0]);
+    if (!role.ok()) return error("unknown role (expected owner, user or guest)");
     entry.role = *role;
     if (absl::Status s = ValidateFingerprint(fields[1]); !s.ok()) return error(s.message());
     entry.fingerprint = std::string(fields[1]);

@@ -23,6 +23,7 @@
 #include "absl/types/span.h"
 #include "common/crypto/hmac.h"
 #include "common/crypto/secret_bytes.h"
+#include "common/wire/role.h"
 
 namespace edgelink::device {
 
@@ -40,12 +41,8 @@ inline constexpr absl::Duration kMaxPairingLockout = absl::Hours(1);
 // Open refuses a pairing secret shorter than this once normalized (the stickers carry 16).
 inline constexpr size_t kMinPairingSecretLength = 8;
 
-// kUser and kGuest may both connect; what each may do once connected is the daemon's policy.
-// Only kOwner may change the list.
-enum class Role { kOwner, kUser, kGuest };
-
-// RoleName is the lower-case name used in the file and in messages: "owner", "user", "guest".
-absl::string_view RoleName(Role role);
+using wire::Role;
+using wire::RoleName;
 
 // ValidateFingerprint returns kInvalidArgument unless `fingerprint` is exactly 64 lower-case hex
 // digits. (Upper case is refused rather than folded, so one identity has one spelling.)

@@ -10,30 +10,6 @@
 namespace edgelink::device {
 namespace {
 
-wire::Role ToWire(Role role) {
-  switch (role) {
-    case Role::kOwner:
-      return wire::Role::kOwner;
-    case Role::kUser:
-      return wire::Role::kUser;
-    case Role::kGuest:
-      return wire::Role::kGuest;
-  }
-  return wire::Role::kGuest;
-}
-
-Role FromWire(wire::Role role) {
-  switch (role) {
-    case wire::Role::kOwner:
-      return Role::kOwner;
-    case wire::Role::kUser:
-      return Role::kUser;
-    case wire::Role::kGuest:
-      return Role::kGuest;
-  }
-  return Role::kGuest;
-}
-
 wire::DeviceResponse Answer(const absl::Status& status, std::vector<uint8_t> payload = {}) {
   wire::DeviceResponse response;
   response.code = static_cast<uint8_t>(status.code());
@@ -100,13 +76,13 @@ wire::DeviceResponse AccessRequestHandler::OnDeviceRequest(const wire::DeviceReq
     absl::StatusOr<Role> role = access_->Pair(caller, args->name, args->proof, now);
     if (!role.ok()) return Answer(role.status());
     LOG(INFO) << "paired: " << args->name << " (" << caller.substr(0, 16) << "…) is the owner";
-    return Answer(absl::OkStatus(), {static_cast<uint8_t>(ToWire(*role))});
+    return Answer(absl::OkStatus(), {static_cast<uint8_t>(*role)});
   }
   if (request.method == wire::kMethodAddUser) {
     absl::StatusOr<wire::UserEntry> user = wire::ParseUserArgs(request.payload);
     if (!user.ok()) return Answer(user.status());
     return Answer(access_->AddUser(caller, wire::FingerprintHex(user->fingerprint),
-                                   FromWire(user->role), user->name, now));
+                                   user->role, user->name, now));
   }
   if (request.method == wire::kMethodRemoveUser) {
     absl::StatusOr<wire::Fingerprint> user = wire::ParseFingerprintArgs(request.payload);
@@ -120,7 +96,7 @@ wire::DeviceResponse AccessRequestHandler::OnDeviceRequest(const wire::DeviceReq
     for (const AccessList::Entry& e : *entries) {
       wire::UserEntry user;
       user.fingerprint = *wire::ParseFingerprintHex(e.fingerprint);
-      user.role = ToWire(e.role);
+      user.role = e.role;
       user.name = e.name;
       user.added_unix_s = static_cast<uint64_t>(absl::ToUnixSeconds(e.added));
       users.push_back(std::move(user));
