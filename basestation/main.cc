@@ -119,10 +119,12 @@ absl::Status Serve() {
   }
 
   ASSIGN_OR_RETURN(std::unique_ptr<io::EventLoop> loop, io::EventLoop::New());
-  ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Server::Start(std::move(options), loop.get()));
+  // Before Server::Start, whose gRPC threads inherit the blocked mask: a thread with SIGTERM
+  // unblocked would take it and die of it, skipping the orderly stop.
   for (int signo : {SIGINT, SIGTERM}) {
     RETURN_IF_ERROR(loop->OnSignal(signo, [&loop] { loop->Stop(); }));
   }
+  ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Server::Start(std::move(options), loop.get()));
   // One machine-readable line, for scripts and tests that started us on port 0.
   std::printf("READY attach=%s dns=%s metrics=%d api=%d relay=%s\n",
               server->attach_endpoint().ToString().c_str(),
