@@ -715,6 +715,21 @@ TEST_F(TunnelTest, AllowedPortWithNothingListeningIsStatusTwo) {
 // Path changes under a transfer, made deterministic by a test hook in the client's session: a
 // filter that drops every datagram to or from addresses it does not allow, as if those paths
 // stopped working. The tests check that the switch really happened and that every byte arrived.
+// For failure messages: every path of `c` and its state, and the channel's counters.
+std::string DescribePaths(const channel::PeerConnection& c) {
+  std::string out;
+  for (const channel::PeerConnection::Path& p : c.paths()) {
+    absl::StrAppend(&out, "\n  ", channel::PeerConnection::PathName(p), " ", p.remote.ToString(),
+                    " state ", static_cast<int>(p.state), " probes ", p.probes_sent);
+  }
+  const channel::PeerConnectionCounters& n = c.counters();
+  absl::StrAppend(&out, "\n  sent ", n.packets_sent, " received ", n.packets_received,
+                  " malformed ", n.dropped_malformed, " unauthenticated ",
+                  n.dropped_unauthenticated, " replay ", n.dropped_replay, " switches ",
+                  n.path_switches);
+  return out;
+}
+
 bool IsLoopbackOrRelay(const net::Endpoint& e, const net::Endpoint& relay) {
   return e == relay || e.IpString() == "127.0.0.1";
 }
@@ -798,7 +813,8 @@ TEST_F(TunnelTest, LocalPathLostMidTransferFallsBackToTheRelayLosingNothing) {
         return transfer.done();
       },
       absl::Seconds(120)))
-      << "sent " << transfer.sent() << ", echoed back " << transfer.received();
+      << "sent " << transfer.sent() << ", echoed back " << transfer.received() << "; paths:"
+      << DescribePaths(peer->connection());
   EXPECT_EQ(transfer.received(), kTotal);
   EXPECT_EQ(transfer.received_sha256(), transfer.sent_sha256());
   ASSERT_TRUE(WaitFor([&] { return echo_->results().size() == 1; }));
