@@ -86,7 +86,9 @@ std::optional<net::Endpoint> AttachServer::AddressOf(absl::string_view device_id
 }
 
 uint32_t AttachServer::Seconds(absl::Time now) const {
-  return static_cast<uint32_t>(absl::ToInt64Seconds(now - epoch_));
+  // A clock stepped back past the epoch counts as the epoch: a negative count would wrap to the
+  // far future, and a session last heard then would never expire.
+  return static_cast<uint32_t>(std::max<int64_t>(absl::ToInt64Seconds(now - epoch_), 0));
 }
 
 absl::Time AttachServer::next_timeout() const {
@@ -191,7 +193,12 @@ void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8
       current->address = from;
       return SendAttached(*current);
     }
-    if (proof->timestamp_s < current->proof_timestamp_s) return Drop(DropReason::kReplay);
+    // An older handshake is a replay, unless our clock went back since this session's (its PROOF
+    // is stamped in our future): then the order says nothing, and a device that lost its state
+    // would be refused until the clock caught up. Replays stay bounded by the cookie's lifetime.
+    if (proof->timestamp_s < current->proof_timestamp_s && current->proof_timestamp_s <= now_s) {
+      return Drop(DropReason::kReplay);
+    }
     // A newer handshake replaces the session (the device restarted or lost its state).
     sessions_.Erase(*current);
   }

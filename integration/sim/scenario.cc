@@ -123,6 +123,12 @@ absl::Status Basestation::Restart() {
   return absl::OkStatus();
 }
 
+absl::Status Basestation::RestartRelay() {
+  ASSIGN_OR_RETURN(relay_, RelayServer::New(basestation::RelayOptions(), relay_key_));
+  Drive();
+  return absl::OkStatus();
+}
+
 void Basestation::Connect(const std::string& device_id, const wire::Fingerprint& client,
                           std::vector<wire::Candidate> client_candidates, absl::Time deadline,
                           ConnectDone done) {
@@ -299,7 +305,7 @@ DeviceApp::DeviceApp(Host* host, net::Endpoint server)
 DeviceApp::~DeviceApp() = default;
 
 void DeviceApp::Start() {
-  attach_->Start(sim_->now());
+  attach_->Start(Now());
   Drive();
 }
 
@@ -334,7 +340,7 @@ wire::ConnectResponse DeviceApp::OnConnectRequest(const wire::ConnectRequest& re
       host_, [this, id](uint16_t socket, const net::Endpoint& from,
                         absl::Span<const uint8_t> bytes) {
         if (auto it = peers_.find(id); it != peers_.end()) {
-          it->second->connection->OnPacket(from, bytes, sim_->now(), socket);
+          it->second->connection->OnPacket(from, bytes, Now(), socket);
         }
         Drive();
       });
@@ -358,7 +364,7 @@ wire::DeviceResponse DeviceApp::OnDeviceRequest(const wire::DeviceRequest& reque
 }
 
 void DeviceApp::OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> bytes) {
-  const absl::Time now = sim_->now();
+  const absl::Time now = Now();
   if (bytes.empty()) {
     ++dropped_;
   } else if (bytes[0] == wire::kProtocolVersion) {
@@ -375,12 +381,12 @@ void DeviceApp::OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> 
 }
 
 void DeviceApp::OnAlarm() {
-  if (attach_->next_timeout() <= sim_->now()) attach_->OnTimeout(sim_->now());
+  if (attach_->next_timeout() <= Now()) attach_->OnTimeout(Now());
   Drive();
 }
 
 void DeviceApp::Drive() {
-  const absl::Time now = sim_->now();
+  const absl::Time now = Now();
   for (net::Datagram& d : attach_->TakeOutgoing()) socket_->SendTo(d.to, std::move(d.bytes));
   // As the daemon does: a new public address (NAT rebinding) is news for every peer session.
   if (attach_->reflexive() != last_reflexive_) {
@@ -401,7 +407,9 @@ void DeviceApp::Drive() {
     next = std::min({next, peer.connection->next_timeout(), peer.rpc.next_timeout()});
     ++it;
   }
-  alarm_.Set(next);
+  // Deadlines are on the device's clock: a clock stepped back postpones them, as a wall-clock
+  // timer would.
+  alarm_.Set(next - clock_offset_);
 }
 
 // --- Client ------------------------------------------------------------------------------------
@@ -518,6 +526,11 @@ void ClientApp::OnBrokered(absl::StatusOr<BrokeredSession> session) {
 void ClientApp::Call(absl::string_view method, std::vector<uint8_t> payload, absl::Time deadline,
                      rpc::Done done) {
   rpc_.Call(method, payload, deadline, std::move(done), sim_->now());
+  Drive();
+}
+
+void ClientApp::Close() {
+  if (connection_ != nullptr) connection_->Close(sim_->now());
   Drive();
 }
 
@@ -682,6 +695,7 @@ absl::StatusOr<std::unique_ptr<Scenario>> Scenario::New(const ScenarioOptions& o
   crypto::SecretBytes device_secret(32);
   s->sim_.random().Fill(device_secret.mutable_span());
   s->basestation_->AddDevice(std::string(kDeviceId), device_secret);
+  s->device_secret_ = device_secret.Clone();
   ASSIGN_OR_RETURN(s->device_, DeviceApp::New(s->device_site_.host, std::string(kDeviceId),
                                               std::move(device_secret),
                                               s->basestation_->attach_address()));
@@ -708,6 +722,15 @@ absl::StatusOr<std::unique_ptr<Scenario>> Scenario::New(const ScenarioOptions& o
   }
   s->device_->Start();
   return s;
+}
+
+absl::Status Scenario::PowerOnDevice() {
+  ASSIGN_OR_RETURN(device_, DeviceApp::New(device_site_.host, std::string(kDeviceId),
+                                           device_secret_.Clone(),
+                                           basestation_->attach_address()));
+  if (options_.predicted_ports.has_value()) device_->set_predicted_ports(*options_.predicted_ports);
+  device_->Start();
+  return absl::OkStatus();
 }
 
 ConnectReport Scenario::RunConnect() {

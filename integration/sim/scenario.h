@@ -89,6 +89,10 @@ class Basestation {
   // Restart replaces the attach server and the relay with fresh ones under the same server key,
   // as a restarted process would: every session and relay binding is gone, pending connects fail.
   absl::Status Restart();
+  // RestartRelay replaces the relay alone with a fresh one, as a restarted relay process would:
+  // every binding is gone; tickets already handed out still verify (the key comes from the
+  // server key).
+  absl::Status RestartRelay();
 
   // Connect does what the gRPC Connect does: makes a session id and key and a relay ticket, sends
   // CONNECT_REQUEST (resent every 250 ms) and calls `done` once, with the session or with
@@ -103,6 +107,8 @@ class Basestation {
   basestation::AttachServer& attach() { return *attach_; }
   basestation::RelayServer& relay() { return *relay_; }
   const BasestationCounters& counters() const { return counters_; }
+  // Connects waiting for the device's answer.
+  size_t pending_connects() const { return pending_.size(); }
 
  private:
   class Directory;
@@ -160,6 +166,12 @@ class DeviceApp : public device::RequestHandler {
   void Start();
   // Overrides PeerConnectionOptions::predicted_ports for the device's peer connections.
   void set_predicted_ports(int ports) { predicted_ports_ = ports; }
+  // Sets the device's clock (the `now` its cores get, and what its deadlines are set in) to the
+  // simulator's plus `offset`: a wall clock that NTP or a user stepped. Takes effect at the
+  // device's next event, as a step under a sleeping event loop does.
+  void set_clock_offset(absl::Duration offset) { clock_offset_ = offset; }
+  // Peer sessions open now (closed ones are dropped as soon as they close).
+  size_t peer_count() const { return peers_.size(); }
 
   device::AttachClient& attach() { return *attach_; }
   bool attached() const { return attach_->state() == device::AttachClient::State::kAttached; }
@@ -185,6 +197,7 @@ class DeviceApp : public device::RequestHandler {
   void OnDatagram(const net::Endpoint& from, absl::Span<const uint8_t> bytes);
   void OnAlarm();
   void Drive();
+  absl::Time Now() const { return sim_->now() + clock_offset_; }
 
   Simulator* sim_;
   Host* host_;
@@ -197,6 +210,7 @@ class DeviceApp : public device::RequestHandler {
   std::optional<int> predicted_ports_;
   uint64_t rpc_served_ = 0;
   uint64_t dropped_ = 0;
+  absl::Duration clock_offset_ = absl::ZeroDuration();
   Alarm alarm_;
 };
 
@@ -229,6 +243,9 @@ class ClientApp {
   // Call makes one RPC on the peer channel; `done` runs exactly once.
   void Call(absl::string_view method, std::vector<uint8_t> payload, absl::Time deadline,
             rpc::Done done);
+  // Close ends the peer connection and tells the device, as a client that is done does; calls
+  // still pending fail.
+  void Close();
 
   State state() const { return state_; }
   const absl::Status& status() const { return status_; }
@@ -359,6 +376,11 @@ class Scenario {
   // RunConnect attaches the device (up to 60 s), connects the client, lets the paths race until
   // every probe has settled (probe_timeout), then makes one RPC round trip.
   ConnectReport RunConnect();
+  // PowerOffDevice destroys the device app: its socket closes and every session it had is gone
+  // with it; device() must not be used until PowerOnDevice, which starts a fresh one (new socket,
+  // no state) on the same host, attaching anew.
+  void PowerOffDevice() { device_.reset(); }
+  absl::Status PowerOnDevice();
 
   Simulator& sim() { return sim_; }
   Network& internet() { return internet_; }
@@ -382,6 +404,7 @@ class Scenario {
   std::unique_ptr<Basestation> basestation_;
   std::unique_ptr<DeviceApp> device_;
   std::unique_ptr<ClientApp> client_;
+  crypto::SecretBytes device_secret_;  // For PowerOnDevice.
 };
 
 }  // namespace edgelink::sim
