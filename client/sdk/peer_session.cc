@@ -23,11 +23,13 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
                                                                absl::string_view device_id,
                                                                PeerSessionOptions options) {
   std::unique_ptr<PeerSession> peer(new PeerSession());
+  // The wall clock, like the other loops an application may run: usrsctp keeps one clock per
+  // process, fed by every session's loop, so they must all agree (common/stream/sctp_transport.h).
   ASSIGN_OR_RETURN(peer->loop_, io::EventLoop::New());
   ASSIGN_OR_RETURN(peer->socket_, io::UdpSocket::Bind(*net::Endpoint::Parse("0.0.0.0:0")));
   (void)peer->socket_->SetReceiveBufferSize(kSocketBufferBytes);
   (void)peer->socket_->SetSendBufferSize(kSocketBufferBytes);
-  const absl::Time start = absl::Now();
+  const absl::Time start = peer->loop_->Now();
 
   // Tell the device where we can be reached: our interface addresses on this socket's port.
   std::vector<Candidate> mine;
@@ -75,17 +77,17 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
       });
   peer->connection_->Start(peer->loop_->Now());
   peer->Drive();
-  const absl::Time give_up = absl::Now() + options.connect_timeout;
+  const absl::Time give_up = peer->loop_->Now() + options.connect_timeout;
   while (peer->connection_->state() == channel::PeerConnection::State::kConnecting &&
-         absl::Now() < give_up) {
-    peer->loop_->RunOnce(give_up - absl::Now());
+         peer->loop_->Now() < give_up) {
+    peer->loop_->RunOnce(give_up - peer->loop_->Now());
   }
   if (peer->connection_->state() != channel::PeerConnection::State::kConnected) {
     return absl::DeadlineExceededError(absl::StrCat(
         "no path to ", device_id, " worked within ",
         absl::FormatDuration(options.connect_timeout), " (device unreachable and no relay?)"));
   }
-  peer->setup_time_ = absl::Now() - start;
+  peer->setup_time_ = peer->loop_->Now() - start;
   return peer;
 }
 
@@ -171,8 +173,8 @@ absl::StatusOr<std::vector<uint8_t>> PeerSession::Call(absl::string_view method,
 }
 
 void PeerSession::RunFor(absl::Duration duration) {
-  const absl::Time end = absl::Now() + duration;
-  while (absl::Now() < end) loop_->RunOnce(end - absl::Now());
+  const absl::Time end = loop_->Now() + duration;
+  while (loop_->Now() < end) loop_->RunOnce(end - loop_->Now());
 }
 
 }  // namespace edgelink::client
@@ -305,9 +307,9 @@ bool PeerSession::Run() {
 }
 
 bool PeerSession::RunUntil(const std::function<bool()>& done, absl::Duration limit) {
-  const absl::Time give_up = absl::Now() + limit;
+  const absl::Time give_up = loop_->Now() + limit;
   while (!done()) {
-    const absl::Duration left = give_up - absl::Now();
+    const absl::Duration left = give_up - loop_->Now();
     if (left <= absl::ZeroDuration()) return done();
     loop_->RunOnce(std::min(left, absl::Milliseconds(100)));
   }

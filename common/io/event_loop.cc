@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,12 @@ int EpollTimeout(absl::Duration wait) {
 }
 
 }  // namespace
+
+absl::Time MonotonicClock() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return absl::UnixEpoch() + absl::DurationFromTimespec(ts);
+}
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::New(Clock clock) {
   const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);

@@ -28,6 +28,10 @@ namespace edgelink::io {
 using TimerId = uint64_t;
 inline constexpr TimerId kNoTimer = 0;
 
+// MonotonicClock is an EventLoop::Clock that never jumps when the wall clock is set, and keeps
+// counting while the machine sleeps (CLOCK_BOOTTIME): for timers, not for calendar time.
+absl::Time MonotonicClock();
+
 // EventLoop runs callbacks on the thread that calls Run/RunOnce. It is NOT thread-safe: Watch,
 // Unwatch, AddTimer, CancelTimer, OnSignal, Run and RunOnce must all be called from that one thread
 // (or before it starts). Post and Stop are the exceptions: they are thread-safe.

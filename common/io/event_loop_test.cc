@@ -353,6 +353,17 @@ TEST(EventLoopTest, WatchCallsBackWhileReadableAndUnwatchStops) {
   EXPECT_EQ(calls, 2);
 }
 
+// The monotonic clock only moves forward, and a loop on it runs its timers by it.
+TEST(EventLoopTest, RunsTimersOnTheMonotonicClock) {
+  const absl::Time before = MonotonicClock();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventLoop> loop, EventLoop::New(MonotonicClock));
+  EXPECT_GE(loop->Now(), before);
+  bool fired = false;
+  loop->AddTimer(loop->Now() + absl::Milliseconds(20), [&] { fired = true; });
+  ASSERT_TRUE(RunUntil(*loop, [&] { return fired; }, absl::Seconds(5)));
+  EXPECT_GE(MonotonicClock() - before, absl::Milliseconds(20));
+}
+
 TEST(EventLoopTest, WatchRejectsBadAndDuplicateFds) {
   ASSERT_OK_AND_ASSIGN(auto loop, EventLoop::New());
   EXPECT_THAT(loop->Watch(-1, [] {}), StatusIs(absl::StatusCode::kInvalidArgument));

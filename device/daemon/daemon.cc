@@ -65,7 +65,9 @@ DeviceDaemon::DeviceDaemon(std::string config_path, DeviceConfig config, io::Eve
       }),
       resolve_timer_(loop, [this] { Resolve(); }),
       peer_timer_(loop, [this] { DrivePeers(); }),
-      started_(loop->Now()) {}
+      started_(loop->Now()) {
+  handler_->set_wall_clock([] { return absl::Now(); });
+}
 
 DeviceDaemon::~DeviceDaemon() {
   if (socket_) loop_->Unwatch(socket_->fd());

@@ -32,7 +32,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "edgelink-device: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  absl::StatusOr<std::unique_ptr<io::EventLoop>> loop = io::EventLoop::New();
+  // Timers on a clock that never jumps: a wall clock stepped back an hour would otherwise hold
+  // every keep-alive for that hour. The one loop of this process, so usrsctp's process-wide
+  // clock sees only this one.
+  absl::StatusOr<std::unique_ptr<io::EventLoop>> loop = io::EventLoop::New(io::MonotonicClock);
   if (!loop.ok()) {
     std::fprintf(stderr, "edgelink-device: %s\n", std::string(loop.status().message()).c_str());
     return 1;

@@ -69,6 +69,7 @@ wire::ConnectResponse AccessRequestHandler::OnConnectRequest(const wire::Connect
 
 wire::DeviceResponse AccessRequestHandler::OnDeviceRequest(const wire::DeviceRequest& request,
                                                            absl::Time now) {
+  if (wall_clock_) now = wall_clock_();
   const std::string caller = wire::FingerprintHex(request.caller);
   if (request.method == wire::kMethodPair) {
     absl::StatusOr<wire::PairArgs> args = wire::ParsePairArgs(request.payload);

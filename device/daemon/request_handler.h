@@ -37,6 +37,13 @@ class AccessRequestHandler : public RequestHandler {
                        std::function<void(const wire::ConnectRequest&)> on_accepted = nullptr,
                        std::function<void(const wire::SessionId&)> on_ended = nullptr);
 
+  // The calendar time for what the access list records (when a user was added, pairing
+  // lockouts), when the `now` the attach client passes is not one (a monotonic clock). Unset:
+  // that `now`.
+  void set_wall_clock(std::function<absl::Time()> wall_clock) {
+    wall_clock_ = std::move(wall_clock);
+  }
+
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
                                          absl::Time now) override;
   wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request,
@@ -53,6 +60,7 @@ class AccessRequestHandler : public RequestHandler {
   void EndSessionsOf(absl::string_view fingerprint);
 
   AccessList* access_;
+  std::function<absl::Time()> wall_clock_;
   std::function<std::vector<wire::Candidate>()> local_candidates_;
   std::function<void(const wire::ConnectRequest&)> on_accepted_;
   std::function<void(const wire::SessionId&)> on_ended_;

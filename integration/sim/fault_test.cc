@@ -442,9 +442,10 @@ INSTANTIATE_TEST_SUITE_P(
 // The cores take `now` from their driver and use it for deadlines only: nothing the device sends
 // carries its own clock. The PROOF echoes the CHALLENGE's timestamp (the basestation's clock, and
 // checked against it), relay tickets are made and checked on the basestation's clock, peer
-// packets carry none. So a step of the device's clock cannot get a handshake refused. What it does
-// move are the device's deadlines, which its event loop keeps on the wall clock
-// (io::EventLoop::New() defaults to absl::Now), as DeviceApp::set_clock_offset models.
+// packets carry none. So a step of the device's clock cannot get a handshake refused. What it could
+// move are the device's deadlines, if its cores were driven by a clock that steps: the reference
+// daemon runs its loop on io::MonotonicClock, which does not; these tests give the cores a stepped
+// clock (DeviceApp::set_clock_offset) for an SDK user who drives them with the wall clock.
 
 // Forward: every deadline is due at the device's next wake-up. What must hold: the device keeps
 // its attach session (one early keep-alive, no re-attach, never offline at the basestation), and
