@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, then runs the whole suite twice, plain and
-# under ASan+UBSan, and ends with the totals alone on a line: "N passed, N failed".
-#   tools/test.sh            both runs
+# The README's test command: installs what is missing, then runs the whole suite three times,
+# plain, under ASan+UBSan and under TSan, and ends with the totals of all three alone on a line:
+# "N passed, N failed".
+# After them, each fuzzer runs for 15 s (EDGELINK_CI_FUZZ_SECONDS) and counts as one test.
+#   tools/test.sh            all three runs and the fuzzers
 #   tools/test.sh --quick    the plain run only
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh || exit 1
 
 configs=("plain")
-[[ ${1:-} == --quick ]] || configs+=("asan+ubsan")
+[[ ${1:-} == --quick ]] || configs+=("asan+ubsan" "tsan")
 
 passed=0
 failed=0
@@ -20,6 +22,11 @@ for config in "${configs[@]}"; do
   # Suppression files by absolute path: Bazel does not expand the workspace in --test_env.
   [[ $config == asan+ubsan ]] && flags=(--config=asan --config=ubsan
     "--test_env=LSAN_OPTIONS=suppressions=$PWD/tools/sanitizers/lsan.supp")
+  # TSan: Debian's libraries are not instrumented (see tools/sanitizers/tsan.supp); halting on
+  # the first report makes a race in a daemon that a shell test starts fail that test too.
+  tsan_options=ignore_noninstrumented_modules=1:halt_on_error=1
+  [[ $config == tsan ]] && flags=(--config=tsan --test_tag_filters=-no_tsan
+    "--test_env=TSAN_OPTIONS=$tsan_options:suppressions=$PWD/tools/sanitizers/tsan.supp")
   echo "== bazel test //... ($config)"
   log=$(mktemp)
   bazel test "${common[@]}" "${flags[@]}" --test_summary=short //... 2>&1 | tee "$log" | \
@@ -36,5 +43,21 @@ for config in "${configs[@]}"; do
   passed=$((passed + p))
   failed=$((failed + f))
 done
+
+# Then every fuzzer for a short while (clang 14, libFuzzer, ASan+UBSan) on its seeds and the corpus
+# kept between runs: one pass or failure each; a crash prints its reproducer (tools/fuzz/README.md).
+if [[ ${1:-} != --quick ]]; then
+  echo "== fuzzers (${EDGELINK_CI_FUZZ_SECONDS:-15} s each)"
+  log=$(mktemp)
+  bash tools/fuzz/run.sh all "${EDGELINK_CI_FUZZ_SECONDS:-15}" 2>&1 | tee "$log" | \
+    grep -vE '^(==|INFO|Loading|Analyzing)'
+  status=${PIPESTATUS[0]}
+  p=$(sed -n '/^== summary/,$p' "$log" | grep -c 'executions' | tr -d ' ')
+  f=$(sed -n '/^== summary/,$p' "$log" | grep -c 'CRASHED' | tr -d ' ')
+  (( status != 0 && f == 0 )) && f=1  # The build failed.
+  rm -f "$log"
+  passed=$((passed + p - f))
+  failed=$((failed + f))
+fi
 echo "$passed passed, $failed failed"
 (( failed == 0 ))

@@ -13,6 +13,9 @@ devices() { "$BASESTATION" devices --registry="$db"; }
 state_is() { devices | awk -v id="$1" -v s="$2" '$1 == id && $2 == s { found = 1 } END { exit !found }'; }
 
 start_basestation() {  # start_basestation ATTACH DNS METRICS (ports; 0 picks one)
+  # Emptied here, not only by the redirect below: that runs in the background child, so on a
+  # restart the wait could see the killed process's READY line and read stale or no ports.
+  : >"$TMP/basestation.out"
   "$BASESTATION" serve --registry="$db" --listen="127.0.0.1:$1" --dns-listen="127.0.0.1:$2" \
     --metrics-listen="127.0.0.1:$3" --relay-listen=127.0.0.1:0 --zone=devices.test \
     --public-address=127.0.0.1 \
