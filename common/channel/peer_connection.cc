@@ -450,18 +450,13 @@ void PeerConnection::HandleRelay(const net::Endpoint& from, absl::Span<const uin
     ++counters_.dropped_malformed;
     return;
   }
-  if (packet[18] != 2) return;
-  // Both sides bound: the first time, or again after the relay path failed (a restarted relay
-  // forgot us and we re-bound): probe through it now rather than at the next keep-alive.
-  Path* path = FindPath(options_.relay);
-  if (path == nullptr || !path->via_relay || (relay_bound_ && path->state != PathState::kFailed)) {
+  if (packet[18] == 2 && !relay_bound_) {
     relay_bound_ = true;
-    return;
+    if (Path* path = FindPath(options_.relay); path != nullptr && path->via_relay) {
+      path->next_probe = now;
+      TellCandidates(*path);
+    }
   }
-  relay_bound_ = true;
-  if (path->state == PathState::kFailed) Revive(*path, now);
-  path->next_probe = now;
-  TellCandidates(*path);
 }
 
 void PeerConnection::HandleReflection(const net::Endpoint& from, absl::Span<const uint8_t> packet,

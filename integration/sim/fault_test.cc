@@ -166,14 +166,15 @@ TEST(FaultTest, BasestationRestartMidConnectFailsItAndTheNextConnectWorks) {
 
 // What the code does: the relay forgets every binding, so the active relay path goes unanswered;
 // after path_failure_timeout both peers mark it failed and re-bind at once with the ticket they
-// hold (the relay key comes from the server key, so the restarted relay accepts it); the relay's
-// "both bound" answer revives the path, and the first probe through restores it on both ends.
+// hold (the relay key comes from the server key, so the restarted relay accepts it); a failed path
+// is probed again after keepalive_interval, and the first probe through restores it on both ends.
 // What must hold, as a user would expect of a session that outlives a relay restart: it never
 // closes, no reconnect is needed, it is back on the relay within kRelayRecovery, and every call
 // made after that succeeds. (A restart of the whole basestation does the same to the relay, and
 // the device re-attaches besides.)
-const absl::Duration kRelayRecovery =
-    channel::PeerConnectionOptions().path_failure_timeout + absl::Seconds(1);
+const absl::Duration kRelayRecovery = channel::PeerConnectionOptions().path_failure_timeout +
+                                      channel::PeerConnectionOptions().keepalive_interval +
+                                      absl::Seconds(1);
 
 class RelayRestartTest : public ::testing::TestWithParam<bool> {};
 
