@@ -50,7 +50,7 @@ if [[ ${1:-} != --quick ]]; then
   echo "== fuzzers (${EDGELINK_CI_FUZZ_SECONDS:-15} s each)"
   log=$(mktemp)
   bash tools/fuzz/run.sh all "${EDGELINK_CI_FUZZ_SECONDS:-15}" 2>&1 | tee "$log" | \
-    grep -vE '^(==|INFO|Loading|Analyzing)'
+    awk '/^== summary/ { done = 1 } !done && !/^(==|INFO|Loading|Analyzing)/'
   status=${PIPESTATUS[0]}
   p=$(sed -n '/^== summary/,$p' "$log" | grep -c 'executions' | tr -d ' ')
   f=$(sed -n '/^== summary/,$p' "$log" | grep -c 'CRASHED' | tr -d ' ')
