@@ -22,10 +22,9 @@ for config in "${configs[@]}"; do
   # Suppression files by absolute path: Bazel does not expand the workspace in --test_env.
   [[ $config == asan+ubsan ]] && flags=(--config=asan --config=ubsan
     "--test_env=LSAN_OPTIONS=suppressions=$PWD/tools/sanitizers/lsan.supp")
-  # TSan: Debian's libraries are not instrumented (see tools/sanitizers/tsan.supp); halting on
-  # the first report makes a race in a daemon that a shell test starts fail that test too.
+  # TSan: .bazelrc's TSAN_OPTIONS plus the suppressions (tools/sanitizers/tsan.supp says why).
   tsan_options=ignore_noninstrumented_modules=1:halt_on_error=1
-  [[ $config == tsan ]] && flags=(--config=tsan --test_tag_filters=-no_tsan
+  [[ $config == tsan ]] && flags=(--config=tsan
     "--test_env=TSAN_OPTIONS=$tsan_options:suppressions=$PWD/tools/sanitizers/tsan.supp")
   echo "== bazel test //... ($config)"
   log=$(mktemp)
