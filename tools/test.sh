@@ -31,8 +31,11 @@ for config in "${configs[@]}"; do
   bazel test "${common[@]}" "${flags[@]}" --test_summary=short //... 2>&1 | tee "$log" | \
     grep -E '(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|ERROR:|Executed)'
   status=${PIPESTATUS[0]}
-  p=$(grep -cE '^//\S+ +(\(cached\) )?PASSED' "$log")
-  f=$(grep -cE '^//\S+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log")
+  # FLAKY: a test marked flaky (its BUILD says why) failed, then passed on a retry: counted as
+  # passed, and named.
+  p=$(grep -cE '^//\S+ +(\(cached\) )?(PASSED|FLAKY)' "$log")
+  f=$(grep -cE '^//\S+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")
+  grep -E '^//\S+ +(\(cached\) )?FLAKY' "$log" | sed 's/^/flaky (passed on a retry): /'
   if (( status != 0 && f == 0 )); then
     # The build itself failed: show why and count it as a failure.
     grep -E '^ERROR' "$log" | head -n 20
