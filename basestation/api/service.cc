@@ -148,13 +148,19 @@ grpc::Status BasestationService::Connect(grpc::ServerContext* context,
   absl::StatusOr<ClientIdentity> client = core_.Authenticate(*context);
   if (!client.ok()) return ToGrpc(client.status());
   if (absl::Status s = core_.KnownDevice(request->device_id()).status(); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<BrokeredSession> session =
-      core_.broker().Connect(request->device_id(), *client,
-                             FromProto(request->client_candidates()), core_.Deadline(*context));
+  wire::Nonce client_nonce;
+  if (request->client_nonce().size() != client_nonce.size()) {
+    return ToGrpc(absl::InvalidArgumentError("client_nonce must be 16 random bytes"));
+  }
+  std::copy(request->client_nonce().begin(), request->client_nonce().end(), client_nonce.begin());
+  absl::StatusOr<BrokeredSession> session = core_.broker().Connect(
+      request->device_id(), *client, FromProto(request->client_candidates()), client_nonce,
+      core_.Deadline(*context));
   if (!session.ok()) return ToGrpc(session.status());
   response->set_session_id(Chars(session->session_id.data()), session->session_id.size());
   response->set_session_key(Chars(session->session_key.span().data()),
                             session->session_key.size());
+  response->set_device_nonce(Chars(session->device_nonce.data()), session->device_nonce.size());
   for (const wire::Candidate& c : session->device_candidates) {
     proto::Candidate* out = response->add_device_candidates();
     out->set_kind(static_cast<proto::Candidate::Kind>(c.kind));

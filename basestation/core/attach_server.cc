@@ -56,7 +56,9 @@ absl::StatusOr<std::unique_ptr<AttachServer>> AttachServer::New(
     return absl::InvalidArgumentError(
         "liveness timeout must be longer than the keep-alive interval");
   }
-  ASSIGN_OR_RETURN(wire::ServerSecrets secrets, wire::DeriveServerSecrets(server_key));
+  wire::Nonce boot_nonce;
+  random->Fill(absl::MakeSpan(boot_nonce));
+  ASSIGN_OR_RETURN(wire::ServerSecrets secrets, wire::DeriveServerSecrets(server_key, boot_nonce));
   ASSIGN_OR_RETURN(std::unique_ptr<crypto::Aead> aead,
                    crypto::Aead::New(crypto::SecretBytes(crypto::Aead::kKeySize)));
   return std::unique_ptr<AttachServer>(new AttachServer(
@@ -92,7 +94,14 @@ uint32_t AttachServer::Seconds(absl::Time now) const {
 }
 
 absl::Time AttachServer::next_timeout() const {
-  return sessions_.empty() ? absl::InfiniteFuture() : next_sweep_;
+  return sessions_.empty() && ended_proofs_ms_.empty() ? absl::InfiniteFuture() : next_sweep_;
+}
+
+uint64_t AttachServer::NewestProofMs(const AttachSession* session,
+                                     absl::string_view device_id) const {
+  if (session != nullptr) return session->proof_timestamp_ms;
+  auto it = ended_proofs_ms_.find(device_id);
+  return it == ended_proofs_ms_.end() ? 0 : it->second;
 }
 
 bool AttachServer::TakeHandshakeToken(absl::Time now) {
@@ -145,9 +154,9 @@ void AttachServer::HandleHello(const net::Endpoint& from, absl::Span<const uint8
   // Stateless: everything needed to check the PROOF later is in the cookie.
   wire::Challenge challenge;
   random_->Fill(absl::MakeSpan(challenge.server_nonce));
-  challenge.timestamp_s = absl::ToUnixSeconds(now);
+  challenge.timestamp_ms = static_cast<uint64_t>(std::max<int64_t>(absl::ToUnixMillis(now), 0));
   challenge.cookie = wire::ComputeCookie(secrets_, from, hello->device_id, hello->device_nonce,
-                                         challenge.server_nonce, challenge.timestamp_s);
+                                         challenge.server_nonce, challenge.timestamp_ms);
   ++counters_.packets_sent;
   outgoing_.push_back({from, wire::BuildChallenge(challenge)});
 }
@@ -158,13 +167,14 @@ void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8
   if (!proof.ok()) return Drop(DropReason::kMalformed);
 
   // Unsigned arithmetic: the timestamp is attacker-controlled (any u64).
-  const uint64_t now_s = static_cast<uint64_t>(std::max<int64_t>(absl::ToUnixSeconds(now), 0));
-  const uint64_t ts = proof->timestamp_s;
-  const uint64_t lifetime_s = static_cast<uint64_t>(absl::ToInt64Seconds(options_.cookie_lifetime));
-  const bool fresh = ts <= now_s + 1 && (ts >= now_s || now_s - ts <= lifetime_s);
+  const uint64_t now_ms = static_cast<uint64_t>(std::max<int64_t>(absl::ToUnixMillis(now), 0));
+  const uint64_t ts = proof->timestamp_ms;
+  const uint64_t lifetime_ms =
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.cookie_lifetime));
+  const bool fresh = ts <= now_ms + 1000 && (ts >= now_ms || now_ms - ts <= lifetime_ms);
   const wire::Cookie expected =
       wire::ComputeCookie(secrets_, from, proof->device_id, proof->device_nonce,
-                          proof->server_nonce, proof->timestamp_s);
+                          proof->server_nonce, proof->timestamp_ms);
   if (!fresh || !crypto::ConstantTimeEquals(expected, proof->cookie)) {
     return Drop(DropReason::kBadCookie);
   }
@@ -175,44 +185,52 @@ void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8
   absl::StatusOr<wire::AttachKeys> keys =
       wire::DeriveAttachKeys(device->secret, proof->device_nonce, proof->server_nonce);
   if (!keys.ok() || !wire::VerifyProof(*keys, *proof)) return Drop(DropReason::kBadProof);
+  // Every key we seal with from here on mixes in a session nonce drawn now: no PROOF, replayed or
+  // not, can bring back earlier keys.
+  wire::Nonce session_nonce;
+  random_->Fill(absl::MakeSpan(session_nonce));
+  wire::SessionKeys session_keys = wire::DeriveSessionKeys(*keys, session_nonce);
   if (device->revoked) {
     // The device proved who it is, so it may learn, authenticated, that it should stop trying.
     Drop(DropReason::kRevoked);
     const wire::Header header{PacketType::kDetach, 0, 0};
-    absl::StatusOr<std::vector<uint8_t>> detach = wire::SealPacket(
-        *aead_, keys->server_to_device, header, wire::EncodeDetach({wire::DetachReason::kRevoked}));
+    absl::StatusOr<std::vector<uint8_t>> detach =
+        wire::SealPacket(*aead_, session_keys.server_to_device, header,
+                         wire::EncodeDetach({wire::DetachReason::kRevoked}), session_nonce);
     if (!detach.ok()) abort();
     ++counters_.packets_sent;
     outgoing_.push_back({from, *std::move(detach)});
     return;
   }
 
-  if (AttachSession* current = sessions_.FindDevice(proof->device_id)) {
-    if (current->device_nonce_prefix == NoncePrefix(proof->device_nonce)) {
-      // The device did not get our ATTACHED and sent its PROOF again.
-      current->address = from;
-      return SendAttached(*current);
-    }
-    // An older handshake is a replay, unless our clock went back since this session's (its PROOF
-    // is stamped in our future): then the order says nothing, and a device that lost its state
-    // would be refused until the clock caught up. Replays stay bounded by the cookie's lifetime.
-    if (proof->timestamp_s < current->proof_timestamp_s && current->proof_timestamp_s <= now_s) {
-      return Drop(DropReason::kReplay);
-    }
-    // A newer handshake replaces the session (the device restarted or lost its state).
-    sessions_.Erase(*current);
+  AttachSession* current = sessions_.FindDevice(proof->device_id);
+  if (current != nullptr && current->device_nonce_prefix == NoncePrefix(proof->device_nonce)) {
+    // The device did not get our ATTACHED and sent its PROOF again.
+    current->address = from;
+    return SendAttached(*current);
   }
+  // Only a PROOF newer than the newest accepted for this device makes a session: an equal or
+  // older one is a replay, whether its session still runs or ended (DETACH, expiry). Unless our
+  // clock went back since that PROOF (it is stamped in our future): then the order says nothing,
+  // and a device that lost its state would be refused until the clock caught up. Replays stay
+  // bounded by the cookie's lifetime and, across our restarts, by the per-boot cookie key.
+  const uint64_t newest_ms = NewestProofMs(current, proof->device_id);
+  if (ts <= newest_ms && newest_ms <= now_ms) return Drop(DropReason::kReplay);
+  // A newer handshake replaces the session (the device restarted or lost its state).
+  if (current != nullptr) sessions_.Erase(*current);
+  ended_proofs_ms_.erase(proof->device_id);
 
   if (epoch_ == absl::InfinitePast()) epoch_ = now;
   uint32_t random32 = 0;
   while (random32 == 0) random_->Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&random32), 4));
   AttachSession& session = sessions_.Insert(proof->device_id, random32);
   session.address = from;
-  session.rx = std::move(keys->device_to_server);
-  session.tx = std::move(keys->server_to_device);
+  session.rx = std::move(session_keys.device_to_server);
+  session.tx = std::move(session_keys.server_to_device);
   session.last_heard_s = Seconds(now);
   session.device_nonce_prefix = NoncePrefix(proof->device_nonce);
-  session.proof_timestamp_s = static_cast<uint32_t>(proof->timestamp_s);
+  session.proof_timestamp_ms = ts;
+  session.session_nonce = session_nonce;
   ++counters_.attaches;
   presence_.push_back({session.device_id, true, from, now});
   if (next_sweep_ == absl::InfiniteFuture()) next_sweep_ = now + options_.keepalive_interval;
@@ -231,8 +249,10 @@ void AttachServer::SendAttached(AttachSession& session) {
 void AttachServer::SendSealed(AttachSession& session, PacketType type,
                               absl::Span<const uint8_t> payload) {
   const wire::Header header{type, session.connection_id, session.tx_packet_number++};
-  absl::StatusOr<std::vector<uint8_t>> packet =
-      wire::SealPacket(*aead_, session.tx, header, payload);
+  absl::StatusOr<std::vector<uint8_t>> packet = wire::SealPacket(
+      *aead_, session.tx, header, payload,
+      wire::CarriesSessionNonce(header) ? absl::MakeConstSpan(session.session_nonce)
+                                        : absl::Span<const uint8_t>());
   if (!packet.ok()) abort();  // Sealing with a valid key cannot fail short of a broken backend.
   ++counters_.packets_sent;
   outgoing_.push_back({session.address, *std::move(packet)});
@@ -318,6 +338,7 @@ void AttachServer::Revoke(absl::string_view device_id, absl::Time now) {
 
 void AttachServer::RemoveSession(AttachSession& session, absl::Time now) {
   presence_.push_back({session.device_id, false, session.address, now});
+  ended_proofs_ms_[session.device_id] = session.proof_timestamp_ms;
   sessions_.Erase(session);
 }
 
@@ -333,6 +354,13 @@ void AttachServer::OnTimeout(absl::Time now) {
     ++counters_.expired;
     RemoveSession(*session, now);
   }
+  // A remembered PROOF past its cookie's lifetime (and the 1 s of clock skew allowed) can no
+  // longer be replayed.
+  const int64_t horizon_ms =
+      absl::ToUnixMillis(now) - absl::ToInt64Milliseconds(options_.cookie_lifetime) - 1000;
+  absl::erase_if(ended_proofs_ms_, [&](const auto& entry) {
+    return static_cast<int64_t>(entry.second) < horizon_ms;
+  });
   // Sweeping every few seconds bounds how late an expiry is noticed; the sweep is O(sessions).
   next_sweep_ = now + std::min(options_.keepalive_interval / 2, absl::Seconds(5));
 }

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -145,6 +146,9 @@ class AttachServer {
                   absl::Span<const uint8_t> payload);
   void SendAttached(AttachSession& session);
   void RemoveSession(AttachSession& session, absl::Time now);
+  // The newest PROOF timestamp accepted for `device_id` (its session's, or one remembered after
+  // the session ended), or 0.
+  uint64_t NewestProofMs(const AttachSession* session, absl::string_view device_id) const;
   // Seconds since epoch_, the resolution sessions keep time in.
   uint32_t Seconds(absl::Time now) const;
 
@@ -155,6 +159,10 @@ class AttachServer {
   std::unique_ptr<crypto::Aead> aead_;  // Scratch, re-keyed per record.
 
   SessionTable sessions_;
+  // The newest accepted PROOF's timestamp of each device whose session ended less than a cookie
+  // lifetime after it: a replay of that PROOF (or an older one) must not bring the session back.
+  // Older entries are swept; their PROOFs fail the cookie's lifetime anyway.
+  absl::flat_hash_map<std::string, uint64_t> ended_proofs_ms_;
   absl::Time epoch_ = absl::InfinitePast();
   absl::Time next_sweep_ = absl::InfiniteFuture();
 

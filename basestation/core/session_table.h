@@ -16,7 +16,7 @@
 
 namespace edgelink::basestation {
 
-// One attached device. 160 bytes.
+// One attached device. 184 bytes.
 struct AttachSession {
   std::string device_id;
   uint64_t connection_id = 0;  // 0: the slot is free.
@@ -26,9 +26,11 @@ struct AttachSession {
   wire::ReplayWindow replay;
   uint64_t tx_packet_number = 0;
   // The handshake that made this session: a PROOF with this device nonce (first 8 bytes) is a
-  // retransmission, and one with an older timestamp a replay.
+  // retransmission (answered with ATTACHED again, under the same session nonce), and one with an
+  // older or equal timestamp a replay.
   uint64_t device_nonce_prefix = 0;
-  uint32_t proof_timestamp_s = 0;
+  uint64_t proof_timestamp_ms = 0;
+  wire::Nonce session_nonce{};
   uint32_t last_heard_s = 0;  // Seconds since the table's epoch (the owner's choice).
 };
 

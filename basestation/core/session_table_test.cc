@@ -58,7 +58,7 @@ TEST(SessionTableTest, ManySessionsAcrossChunksStayAddressable) {
 
 TEST(SessionTableTest, SessionStaysSmall) {
   // attach_bench measures the whole process; this pins the part that scales with devices.
-  EXPECT_LE(sizeof(AttachSession), 160u);
+  EXPECT_LE(sizeof(AttachSession), 184u);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "basestation/server/broker.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -63,11 +64,13 @@ absl::Status Broker::Wait(const std::shared_ptr<Waiter>& waiter, absl::Time dead
 absl::StatusOr<BrokeredSession> Broker::Connect(absl::string_view device_id,
                                                 const ClientIdentity& client,
                                                 std::vector<wire::Candidate> client_candidates,
+                                                const wire::Nonce& client_nonce,
                                                 absl::Time deadline) {
   auto waiter = std::make_shared<Waiter>();
   auto request = std::make_unique<wire::ConnectRequest>();
   random_->Fill(absl::MakeSpan(request->session_id));
   random_->Fill(request->session_key.mutable_span());
+  request->client_nonce = client_nonce;
   request->client_fingerprint = client.fingerprint;
   request->client_name = client.name.substr(0, 64);
   request->client_candidates = std::move(client_candidates);
@@ -100,6 +103,7 @@ absl::StatusOr<BrokeredSession> Broker::Connect(absl::string_view device_id,
   BrokeredSession session;
   session.session_id = waiter->session_id;
   session.session_key = std::move(waiter->session_key);
+  session.device_nonce = response.device_nonce;
   session.device_candidates = response.device_candidates;
   session.relay = relay;
   session.relay_ticket = ticket;
@@ -171,6 +175,9 @@ void Broker::Start(Pending pending) {
 void Broker::Send(const Pending& pending) {
   // A device that went offline meanwhile is simply not sent to; the deadline ends the request.
   if (pending.connect) {
+    // How long the device must treat this session id as taken: until we stop resending.
+    pending.connect->valid_ms = static_cast<uint32_t>(std::clamp<int64_t>(
+        absl::ToInt64Milliseconds(pending.deadline - loop_->Now()), 0, UINT32_MAX));
     (void)attach_->SendConnectRequest(pending.device_id, *pending.connect);
   } else {
     (void)attach_->SendDeviceRequest(pending.device_id, *pending.call);

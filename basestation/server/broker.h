@@ -31,6 +31,7 @@ struct ClientIdentity {
 struct BrokeredSession {
   wire::SessionId session_id{};
   crypto::SecretBytes session_key;
+  wire::Nonce device_nonce{};  // The device's randomness for the channel keys.
   std::vector<wire::Candidate> device_candidates;
   net::Endpoint relay;                // Unset: no relay.
   std::vector<uint8_t> relay_ticket;
@@ -63,12 +64,13 @@ class Broker {
          crypto::RandomSource* random, std::optional<RelayOffer> relay = std::nullopt);
   ~Broker();
 
-  // Connect asks the device to accept `client`: OK with the session, or kUnavailable (offline),
-  // kPermissionDenied (refused), kDeadlineExceeded (silent), kResourceExhausted (rate).
+  // Connect asks the device to accept `client`, passing on the client's candidates and its nonce
+  // for the channel keys: OK with the session, or kUnavailable (offline), kPermissionDenied
+  // (refused), kDeadlineExceeded (silent), kResourceExhausted (rate).
   absl::StatusOr<BrokeredSession> Connect(absl::string_view device_id,
                                           const ClientIdentity& client,
                                           std::vector<wire::Candidate> client_candidates,
-                                          absl::Time deadline);
+                                          const wire::Nonce& client_nonce, absl::Time deadline);
   // Call runs a device method; the device's own status comes back as the result's code.
   absl::StatusOr<wire::DeviceResponse> Call(absl::string_view device_id,
                                             const ClientIdentity& client,

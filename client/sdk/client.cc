@@ -1,9 +1,11 @@
 #include "client/sdk/client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crypto/random.h"
 #include "common/status/status_macros.h"
 #include "common/tls/peer_identity.h"
 #include "device/access/access_list.h"
@@ -94,6 +96,9 @@ absl::StatusOr<Session> Client::Connect(absl::string_view device_id,
   Prepare(&context);
   proto::ConnectRequest request;
   request.set_device_id(std::string(device_id));
+  std::array<uint8_t, 16> client_nonce;
+  RETURN_IF_ERROR(crypto::RandomBytes(absl::MakeSpan(client_nonce)));
+  request.set_client_nonce(std::string(client_nonce.begin(), client_nonce.end()));
   for (const Candidate& c : local_candidates) {
     proto::Candidate* out = request.add_client_candidates();
     out->set_kind(KindFromName(c.kind));
@@ -109,6 +114,12 @@ absl::StatusOr<Session> Client::Connect(absl::string_view device_id,
   session.session_key = crypto::SecretBytes::CopyFrom(absl::MakeConstSpan(
       reinterpret_cast<const uint8_t*>(response.session_key().data()),
       response.session_key().size()));
+  session.client_nonce = client_nonce;
+  if (response.device_nonce().size() != session.device_nonce.size()) {
+    return absl::InternalError("basestation sent no device nonce");
+  }
+  std::copy(response.device_nonce().begin(), response.device_nonce().end(),
+            session.device_nonce.begin());
   if (absl::StatusOr<net::Endpoint> relay = net::Endpoint::Parse(response.relay().address());
       relay.ok() && !response.relay_ticket().empty()) {
     session.relay = *relay;

@@ -4,6 +4,7 @@
 #ifndef EDGELINK_CLIENT_SDK_CLIENT_H_
 #define EDGELINK_CLIENT_SDK_CLIENT_H_
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ struct Session {
   std::string device_id;
   std::string session_id;  // 16 bytes.
   crypto::SecretBytes session_key;
+  // Fresh randomness of each side for this connection's channel keys (16 bytes each).
+  std::array<uint8_t, 16> client_nonce{};
+  std::array<uint8_t, 16> device_nonce{};
   std::vector<Candidate> device_candidates;
   net::Endpoint relay;                // Unset: the basestation offers no relay.
   std::vector<uint8_t> relay_ticket;

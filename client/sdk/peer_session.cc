@@ -47,6 +47,8 @@ absl::StatusOr<std::unique_ptr<PeerSession>> PeerSession::Open(Client& client,
     return absl::InternalError("basestation sent a malformed session id");
   }
   connection.session_key = peer->session_.session_key.Clone();
+  connection.client_nonce = peer->session_.client_nonce;
+  connection.device_nonce = peer->session_.device_nonce;
   for (const Candidate& c : peer->session_.device_candidates) {
     // The device's IPv6 candidates cannot be reached from our IPv4 socket.
     if (c.endpoint.family() != net::Endpoint::Family::kIpv4) continue;

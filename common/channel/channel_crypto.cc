@@ -66,7 +66,9 @@ absl::StatusOr<KeyChain> KeyChain::Next() const {
 }
 
 absl::StatusOr<SessionSecrets> DeriveSessionSecrets(const wire::SessionId& session_id,
-                                                    const crypto::SecretBytes& session_key) {
+                                                    const crypto::SecretBytes& session_key,
+                                                    const wire::Nonce& client_nonce,
+                                                    const wire::Nonce& device_nonce) {
   if (session_key.size() != wire::kSessionKeySize) {
     return absl::InvalidArgumentError(
         absl::StrCat("session key must be 16 bytes, got ", session_key.size()));
@@ -74,6 +76,8 @@ absl::StatusOr<SessionSecrets> DeriveSessionSecrets(const wire::SessionId& sessi
   wire::ByteWriter salt;
   salt.WriteBytes(wire::AsBytes("edgelink/1 channel"));
   salt.WriteBytes(session_id);
+  salt.WriteBytes(client_nonce);
+  salt.WriteBytes(device_nonce);
   ASSIGN_OR_RETURN(crypto::SecretBytes prk, crypto::HkdfSha256Extract(salt.bytes(), session_key));
   SessionSecrets secrets;
   ASSIGN_OR_RETURN(crypto::SecretBytes id, Expand(prk, "channel id", 8));

@@ -85,12 +85,16 @@ struct SessionSecrets {
   crypto::SecretBytes device_to_client;
 };
 
-// DeriveSessionSecrets: PRK = HKDF-Extract("edgelink/1 channel" || session id, session key);
-// channel id = first 8 bytes of HKDF-Expand(PRK, "channel id"); direction secrets =
-// HKDF-Expand(PRK, "client to device" | "device to client", 32). kInvalidArgument unless the
-// session key is 16 bytes.
+// DeriveSessionSecrets: PRK = HKDF-Extract("edgelink/1 channel" || session id || client nonce ||
+// device nonce, session key); channel id = first 8 bytes of HKDF-Expand(PRK, "channel id");
+// direction secrets = HKDF-Expand(PRK, "client to device" | "device to client", 32). Each side
+// draws its nonce fresh for this connection, so whoever seals has put fresh randomness into its
+// keys: a repeated or replayed request can never give two channels the same keys.
+// kInvalidArgument unless the session key is 16 bytes.
 absl::StatusOr<SessionSecrets> DeriveSessionSecrets(const wire::SessionId& session_id,
-                                                    const crypto::SecretBytes& session_key);
+                                                    const crypto::SecretBytes& session_key,
+                                                    const wire::Nonce& client_nonce,
+                                                    const wire::Nonce& device_nonce);
 
 // SealPeerPacket returns header || AES-128-GCM(payload) (header as associated data, nonce = iv
 // XOR packet number) with `keys`; `aead` is scratch and re-keyed.

@@ -12,6 +12,9 @@ namespace {
 
 constexpr size_t kRelayBindSize = 64;
 constexpr uint8_t kReflectionType = 4;  // RELAY_REFLECTION.
+// After a key update the receiver keeps the previous generation this long, for packets sealed
+// before the update and delivered late (as QUIC keeps old keys for about three PTOs).
+constexpr absl::Duration kPreviousKeysKept = absl::Seconds(3);
 // Birthday probing's easy side sends this many probes every kSprayInterval (1,600 a second).
 constexpr int kSprayBurst = 32;
 constexpr absl::Duration kSprayInterval = absl::Milliseconds(20);
@@ -76,7 +79,8 @@ absl::StatusOr<std::unique_ptr<PeerConnection>> PeerConnection::New(
     return absl::InvalidArgumentError("relay ticket must be 40 bytes");
   }
   ASSIGN_OR_RETURN(SessionSecrets secrets,
-                   DeriveSessionSecrets(options.session_id, options.session_key));
+                   DeriveSessionSecrets(options.session_id, options.session_key,
+                                        options.client_nonce, options.device_nonce));
   const bool client = options.side == Side::kClient;
   ASSIGN_OR_RETURN(KeyChain send, KeyChain::New(client ? secrets.client_to_device.Clone()
                                                         : secrets.device_to_client.Clone()));
@@ -409,26 +413,32 @@ void PeerConnection::Close(absl::Time now) {
 }
 
 bool PeerConnection::OpenAndAdvance(const PeerHeader& header, absl::Span<const uint8_t> packet,
-                                    std::vector<uint8_t>* payload) {
-  if (header.key_phase == receive_keys_.phase()) {
-    absl::StatusOr<std::vector<uint8_t>> opened =
-        OpenPeerPacket(receive_keys_, header, packet);
+                                    absl::Time now, std::vector<uint8_t>* payload) {
+  if (previous_receive_keys_.has_value() && now >= previous_receive_until_) {
+    previous_receive_keys_.reset();
+  }
+  auto open = [&](const KeyChain& chain) {
+    absl::StatusOr<std::vector<uint8_t>> opened = OpenPeerPacket(chain, header, packet);
     if (!opened.ok()) return false;
     *payload = *std::move(opened);
     return true;
+  };
+  if (header.key_phase == receive_keys_.phase()) return open(receive_keys_);
+  // The other phase: sealed before the peer's last update, or after its next one.
+  if (header.packet_number < receive_generation_start_) {
+    return previous_receive_keys_.has_value() && open(*previous_receive_keys_);
   }
-  // The other phase: the peer moved to the next keys.
   if (!next_receive_keys_.has_value()) {
     absl::StatusOr<KeyChain> next = receive_keys_.Next();
     if (!next.ok()) return false;
     next_receive_keys_ = *std::move(next);
   }
-  absl::StatusOr<std::vector<uint8_t>> opened =
-      OpenPeerPacket(*next_receive_keys_, header, packet);
-  if (!opened.ok()) return false;
+  if (!open(*next_receive_keys_)) return false;
+  previous_receive_keys_ = std::move(receive_keys_);
+  previous_receive_until_ = now + kPreviousKeysKept;
   receive_keys_ = *std::move(next_receive_keys_);
   next_receive_keys_.reset();
-  *payload = *std::move(opened);
+  receive_generation_start_ = header.packet_number;
   return true;
 }
 
@@ -590,7 +600,7 @@ void PeerConnection::OnPacket(const net::Endpoint& from, absl::Span<const uint8_
     return;
   }
   std::vector<uint8_t> payload;
-  if (!OpenAndAdvance(*header, packet, &payload)) {
+  if (!OpenAndAdvance(*header, packet, now, &payload)) {
     ++counters_.dropped_unauthenticated;
     return;
   }

@@ -57,6 +57,10 @@ struct PeerConnectionOptions {
   Side side = Side::kClient;
   wire::SessionId session_id{};
   crypto::SecretBytes session_key;
+  // Both sides' fresh randomness for this connection (ConnectRequest / ConnectResponse): the
+  // channel keys mix them in (DeriveSessionSecrets).
+  wire::Nonce client_nonce{};
+  wire::Nonce device_nonce{};
   std::vector<wire::Candidate> remote_candidates;
   net::Endpoint relay;                // Unset: no relay path.
   std::vector<uint8_t> relay_ticket;  // kRelayTicketSize bytes when `relay` is set.
@@ -220,7 +224,10 @@ class PeerConnection {
   void AddPath(const wire::Candidate& candidate, absl::Time now);
   // Sends what we learned of our own addresses on `path`, once.
   void TellCandidates(Path& path);
-  bool OpenAndAdvance(const PeerHeader& header, absl::Span<const uint8_t> packet,
+  // Opens a packet under the key generation its phase bit and number say: the current one, the
+  // next (the peer updated its keys: ours follow), or for a while after an update the previous
+  // one (a packet sealed before the update, delivered late).
+  bool OpenAndAdvance(const PeerHeader& header, absl::Span<const uint8_t> packet, absl::Time now,
                       std::vector<uint8_t>* payload);
   static int Rank(const Path& path);
 
@@ -230,6 +237,11 @@ class PeerConnection {
   KeyChain send_keys_;
   KeyChain receive_keys_;
   std::optional<KeyChain> next_receive_keys_;
+  // After a key update: the generation before, until previous_receive_until_, for packets below
+  // the first packet number of the current one.
+  std::optional<KeyChain> previous_receive_keys_;
+  absl::Time previous_receive_until_ = absl::InfinitePast();
+  uint64_t receive_generation_start_ = 0;
   uint64_t tx_packet_number_ = 0;
   wire::ReplayWindow replay_;
 

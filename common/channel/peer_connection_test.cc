@@ -44,6 +44,8 @@ class PeerConnectionTest : public ::testing::Test {
     options.side = side;
     options.session_id = session_id_;
     options.session_key = crypto::SecretBytes::CopyFrom(key_);
+    options.client_nonce = client_nonce_;
+    options.device_nonce = device_nonce_;
     options.remote_candidates = std::move(candidates);
     if (relay) {
       options.relay = relay_;
@@ -55,7 +57,10 @@ class PeerConnectionTest : public ::testing::Test {
     return *std::move(c);
   }
 
+  // A new connection between the two: fresh nonces from each side, as Connect gives them.
   void StartBoth(bool relay = true, uint64_t key_update = 1 << 28) {
+    random_.Fill(absl::MakeSpan(client_nonce_));
+    random_.Fill(absl::MakeSpan(device_nonce_));
     client_ = Make(Side::kClient, {{wire::Candidate::Kind::kHost, device_addr_}}, relay, key_update);
     device_ = Make(Side::kDevice, {{wire::Candidate::Kind::kHost, client_addr_}}, relay, key_update);
     client_->Start(now_);
@@ -164,6 +169,8 @@ class PeerConnectionTest : public ::testing::Test {
   testing::SeededRandom random_{3};
   wire::SessionId session_id_{};
   std::vector<uint8_t> key_;
+  wire::Nonce client_nonce_{};
+  wire::Nonce device_nonce_{};
   absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
   net::Endpoint client_addr_ = Ep("10.0.0.1:1000");
   net::Endpoint device_addr_ = Ep("10.0.0.2:2000");
@@ -363,6 +370,87 @@ TEST_F(PeerConnectionTest, CloseReachesThePeerAndIdleConnectionsEnd) {
   RunFor(absl::Seconds(60));
   EXPECT_EQ(client_->state(), PeerConnection::State::kClosed);
   EXPECT_EQ(device_->state(), PeerConnection::State::kClosed);
+}
+
+// Key update must survive reordering: a DATA packet sealed in generation g that arrives after the
+// receiver already moved to g+1 still opens (the receiver keeps one generation back). Once the
+// receiver has moved on again (g+2), generation g is gone: a late packet sealed in it is dropped
+// and counted, not delivered.
+TEST_F(PeerConnectionTest, PacketFromThePreviousKeyGenerationStillOpensAfterAKeyUpdate) {
+  StartBoth(/*relay=*/false, /*key_update=*/16);
+  RunFor(absl::Seconds(1));
+  // Seal 60 numbered DATA packets without running the network, so their order is ours.
+  std::vector<std::vector<uint8_t>> packets;
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_THAT(client_->Send(DataKind::kRpc, std::vector<uint8_t>{static_cast<uint8_t>(i)}, now_),
+                testing::IsOk());
+    std::vector<net::Datagram> out = client_->TakeOutgoing();
+    ASSERT_EQ(out.size(), 1u);
+    packets.push_back(std::move(out[0].bytes));
+  }
+  auto phase = [&](int i) { return (packets[i][1] & 0x80) != 0; };
+  // The first key update inside the batch: packets[first_new] is the first of generation g+1, and
+  // packets[second_new] the first of g+2.
+  int first_new = 1;
+  while (first_new < 60 && phase(first_new) == phase(first_new - 1)) ++first_new;
+  int second_new = first_new + 1;
+  while (second_new < 60 && phase(second_new) == phase(second_new - 1)) ++second_new;
+  ASSERT_GE(first_new, 2);
+  ASSERT_LT(second_new, 60);
+  const int held = first_new - 1;       // The last of generation g: delivered late.
+  const int held_longer = first_new - 2;  // Also of g: delivered after g+2 began.
+
+  std::vector<std::vector<uint8_t>> got;
+  auto deliver = [&](int i) {
+    device_->OnPacket(client_addr_, packets[i], now_);
+    for (auto& r : device_->TakeReceived()) got.push_back(std::move(r.bytes));
+  };
+  for (int i = 0; i < held_longer; ++i) deliver(i);
+  for (int i = first_new; i < second_new; ++i) deliver(i);  // Receiver switches to g+1.
+  got.clear();
+  deliver(held);
+  EXPECT_EQ(got, (std::vector<std::vector<uint8_t>>{{static_cast<uint8_t>(held)}}))
+      << "a generation-g packet reordered behind generation g+1 was not received";
+
+  deliver(second_new);  // Receiver switches to g+2: generation g is gone.
+  got.clear();
+  const uint64_t dropped =
+      device_->counters().dropped_unauthenticated + device_->counters().dropped_replay;
+  deliver(held_longer);
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(device_->counters().dropped_unauthenticated + device_->counters().dropped_replay,
+            dropped + 1);
+}
+
+
+// A connect request handled twice (a duplicate the device did not recognise) gets a new device
+// nonce, and with it a channel of its own: another channel id and other keys, so the second
+// channel can never seal under the first one's (key, nonce) pairs, and the client, which knows
+// only the first answer's nonce, cannot even be reached by it.
+TEST_F(PeerConnectionTest, ConnectHandledTwiceGetsItsOwnKeys) {
+  StartBoth(/*relay=*/false);
+  RunFor(absl::Seconds(1));
+  ASSERT_NE(ActivePath(*client_), "none");
+  const wire::Nonce first_device_nonce = device_nonce_;
+  random_.Fill(absl::MakeSpan(device_nonce_));  // The second handling's nonce.
+  std::unique_ptr<PeerConnection> duplicate =
+      Make(Side::kDevice, {{wire::Candidate::Kind::kHost, client_addr_}}, /*relay=*/false);
+  EXPECT_NE(duplicate->channel_id(), device_->channel_id());
+  duplicate->Start(now_);
+  const uint64_t malformed = client_->counters().dropped_malformed;
+  const std::vector<net::Datagram> sent = duplicate->TakeOutgoing();
+  ASSERT_FALSE(sent.empty());
+  for (const net::Datagram& d : sent) client_->OnPacket(device_addr_, d.bytes, now_);
+  EXPECT_EQ(client_->counters().dropped_malformed, malformed + sent.size());
+  // Same inputs but the device nonce: the derivation itself differs in every secret.
+  ASSERT_OK_AND_ASSIGN(SessionSecrets a, DeriveSessionSecrets(session_id_,
+                                                             crypto::SecretBytes::CopyFrom(key_),
+                                                             client_nonce_, first_device_nonce));
+  ASSERT_OK_AND_ASSIGN(SessionSecrets b, DeriveSessionSecrets(session_id_,
+                                                             crypto::SecretBytes::CopyFrom(key_),
+                                                             client_nonce_, device_nonce_));
+  EXPECT_NE(a.client_to_device.span(), b.client_to_device.span());
+  EXPECT_NE(a.device_to_client.span(), b.device_to_client.span());
 }
 
 }  // namespace

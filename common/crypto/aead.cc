@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto/nonce_ledger.h"
 #include "common/status/status_macros.h"
 
 namespace edgelink::crypto {
@@ -44,7 +45,8 @@ absl::StatusOr<std::unique_ptr<Aead>> Aead::New(const SecretBytes& key) {
   }
   ASSIGN_OR_RETURN(internal::CipherCtxPtr seal_ctx, NewKeyedContext(key, /*encrypt=*/true));
   ASSIGN_OR_RETURN(internal::CipherCtxPtr open_ctx, NewKeyedContext(key, /*encrypt=*/false));
-  return std::unique_ptr<Aead>(new Aead(std::move(seal_ctx), std::move(open_ctx)));
+  return std::unique_ptr<Aead>(
+      new Aead(std::move(seal_ctx), std::move(open_ctx), NonceLedgerKeyId(key.span())));
 }
 
 absl::Status Aead::SetKey(absl::Span<const uint8_t> key) {
@@ -56,6 +58,7 @@ absl::Status Aead::SetKey(absl::Span<const uint8_t> key) {
       EVP_CipherInit_ex(open_ctx_.get(), nullptr, nullptr, key.data(), nullptr, 0) != 1) {
     return absl::InternalError("EVP_CipherInit_ex (rekey) failed");
   }
+  ledger_key_id_ = NonceLedgerKeyId(key);
   return absl::OkStatus();
 }
 
@@ -67,6 +70,7 @@ absl::StatusOr<size_t> Aead::Seal(absl::Span<const uint8_t> nonce, absl::Span<co
     return absl::InvalidArgumentError(
         absl::StrCat("AES-GCM output needs ", sealed_size, " bytes, has ", out.size()));
   }
+  NonceLedgerRecord(ledger_key_id_, nonce);
   EVP_CIPHER_CTX* ctx = seal_ctx_.get();
   int n = 0;
   if (EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce.data()) != 1 ||

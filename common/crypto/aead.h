@@ -17,7 +17,8 @@ namespace edgelink::crypto {
 // Aead seals and opens AES-128-GCM records: 16-byte key, 12-byte nonce, 16-byte tag appended to
 // the ciphertext. The key schedule is computed once in New, so one Aead per key and direction is
 // the intended use. The caller must never seal twice with one nonce under one key (the channel
-// layer uses packet numbers). Not thread-safe.
+// layer uses packet numbers); a build with the nonce ledger (nonce_ledger.h) aborts if one does.
+// Not thread-safe.
 class Aead {
  public:
   static constexpr size_t kKeySize = 16;
@@ -56,12 +57,15 @@ class Aead {
                                             absl::Span<const uint8_t> ciphertext);
 
  private:
-  Aead(internal::CipherCtxPtr seal_ctx, internal::CipherCtxPtr open_ctx)
-      : seal_ctx_(std::move(seal_ctx)), open_ctx_(std::move(open_ctx)) {}
+  Aead(internal::CipherCtxPtr seal_ctx, internal::CipherCtxPtr open_ctx, uint64_t ledger_key_id)
+      : seal_ctx_(std::move(seal_ctx)),
+        open_ctx_(std::move(open_ctx)),
+        ledger_key_id_(ledger_key_id) {}
 
   // Both contexts hold the expanded key; each call only sets the nonce.
   internal::CipherCtxPtr seal_ctx_;
   internal::CipherCtxPtr open_ctx_;
+  uint64_t ledger_key_id_;  // The key's name in the nonce ledger; 0 without one.
 };
 
 }  // namespace edgelink::crypto

@@ -22,9 +22,10 @@ absl::Status ExpandInto(const crypto::SecretBytes& prk, absl::string_view label,
 }
 
 absl::Status DeriveDirection(const crypto::SecretBytes& prk, absl::string_view name,
-                             DirectionKeys* keys) {
-  RETURN_IF_ERROR(ExpandInto<16>(prk, absl::StrCat(name, " key"), keys->key.mutable_span()));
-  return ExpandInto<12>(prk, absl::StrCat(name, " iv"), absl::MakeSpan(keys->iv));
+                             absl::string_view context, DirectionKeys* keys) {
+  RETURN_IF_ERROR(
+      ExpandInto<16>(prk, absl::StrCat(name, " key", context), keys->key.mutable_span()));
+  return ExpandInto<12>(prk, absl::StrCat(name, " iv", context), absl::MakeSpan(keys->iv));
 }
 
 // HMAC-SHA256 under a key that is known to be valid; the backend failing here is a broken
@@ -42,7 +43,7 @@ std::vector<uint8_t> ProofTranscript(const Proof& proof) {
   t.WriteString8(proof.device_id);
   t.WriteBytes(proof.device_nonce);
   t.WriteBytes(proof.server_nonce);
-  t.WriteU64(proof.timestamp_s);
+  t.WriteU64(proof.timestamp_ms);
   t.WriteBytes(proof.cookie);
   return t.Take();
 }
@@ -69,9 +70,21 @@ absl::StatusOr<AttachKeys> DeriveAttachKeys(const crypto::SecretBytes& device_se
   ASSIGN_OR_RETURN(crypto::SecretBytes prk, crypto::HkdfSha256Extract(salt.bytes(), device_secret));
   AttachKeys keys;
   RETURN_IF_ERROR(ExpandInto<32>(prk, "proof", keys.proof_key.mutable_span()));
-  RETURN_IF_ERROR(DeriveDirection(prk, "device to server", &keys.device_to_server));
-  RETURN_IF_ERROR(DeriveDirection(prk, "server to device", &keys.server_to_device));
+  keys.prk = crypto::SecretArray<32>::CopyFrom(prk.span());
   return keys;
+}
+
+SessionKeys DeriveSessionKeys(const AttachKeys& keys, const Nonce& session_nonce) {
+  const crypto::SecretBytes prk = crypto::SecretBytes::CopyFrom(keys.prk.span());
+  const absl::string_view nonce(reinterpret_cast<const char*>(session_nonce.data()),
+                                session_nonce.size());
+  SessionKeys session;
+  // HKDF over a 32-byte PRK with short outputs cannot fail short of a broken backend.
+  if (!DeriveDirection(prk, "device to server", nonce, &session.device_to_server).ok() ||
+      !DeriveDirection(prk, "server to device", nonce, &session.server_to_device).ok()) {
+    abort();
+  }
+  return session;
 }
 
 ProofTag ComputeProof(const AttachKeys& keys, const Proof& proof) {
@@ -83,26 +96,32 @@ bool VerifyProof(const AttachKeys& keys, const Proof& proof) {
   return crypto::ConstantTimeEquals(expected, proof.proof);
 }
 
-absl::StatusOr<ServerSecrets> DeriveServerSecrets(const crypto::SecretBytes& server_key) {
+absl::StatusOr<ServerSecrets> DeriveServerSecrets(const crypto::SecretBytes& server_key,
+                                                  const Nonce& boot_nonce) {
   if (server_key.size() < 32) {
     return absl::InvalidArgumentError("server key must be at least 32 bytes");
   }
   ASSIGN_OR_RETURN(crypto::SecretBytes prk, crypto::HkdfSha256Extract({}, server_key));
   ServerSecrets secrets;
-  RETURN_IF_ERROR(ExpandInto<32>(prk, "edgelink/1 cookie", secrets.cookie_key.mutable_span()));
+  RETURN_IF_ERROR(ExpandInto<32>(
+      prk,
+      absl::StrCat("edgelink/1 cookie",
+                   absl::string_view(reinterpret_cast<const char*>(boot_nonce.data()),
+                                     boot_nonce.size())),
+      secrets.cookie_key.mutable_span()));
   RETURN_IF_ERROR(ExpandInto<32>(prk, "edgelink/1 reset", secrets.reset_key.mutable_span()));
   return secrets;
 }
 
 Cookie ComputeCookie(const ServerSecrets& secrets, const net::Endpoint& source,
                      absl::string_view device_id, const Nonce& device_nonce,
-                     const Nonce& server_nonce, uint64_t timestamp_s) {
+                     const Nonce& server_nonce, uint64_t timestamp_ms) {
   ByteWriter input;
   WriteEndpoint(source, input);
   input.WriteString8(device_id);
   input.WriteBytes(device_nonce);
   input.WriteBytes(server_nonce);
-  input.WriteU64(timestamp_s);
+  input.WriteU64(timestamp_ms);
   const crypto::Sha256Digest mac = Mac(secrets.cookie_key.span(), input.bytes());
   Cookie cookie;
   std::copy_n(mac.begin(), cookie.size(), cookie.begin());
@@ -120,28 +139,38 @@ ResetToken ComputeResetToken(const ServerSecrets& secrets, uint64_t connection_i
 
 absl::StatusOr<std::vector<uint8_t>> SealPacket(crypto::Aead& aead, const DirectionKeys& keys,
                                                 const Header& header,
-                                                absl::Span<const uint8_t> payload) {
-  ByteWriter out(kHeaderSize + payload.size() + crypto::Aead::kTagSize);
+                                                absl::Span<const uint8_t> payload,
+                                                absl::Span<const uint8_t> clear) {
+  const size_t aad_size = kHeaderSize + clear.size();
+  ByteWriter out(aad_size + payload.size() + crypto::Aead::kTagSize);
   WriteHeader(header, out);
+  out.WriteBytes(clear);
   std::vector<uint8_t> packet = out.Take();
-  packet.resize(kHeaderSize + payload.size() + crypto::Aead::kTagSize);
+  packet.resize(aad_size + payload.size() + crypto::Aead::kTagSize);
   RETURN_IF_ERROR(aead.SetKey(keys.key.span()));
   const auto nonce = RecordNonce(keys, header.packet_number);
-  RETURN_IF_ERROR(aead.Seal(nonce, absl::MakeConstSpan(packet).first(kHeaderSize), payload,
-                            absl::MakeSpan(packet).subspan(kHeaderSize))
+  RETURN_IF_ERROR(aead.Seal(nonce, absl::MakeConstSpan(packet).first(aad_size), payload,
+                            absl::MakeSpan(packet).subspan(aad_size))
                       .status());
   return packet;
+}
+
+bool PeekSessionNonce(absl::Span<const uint8_t> packet, Nonce* session_nonce) {
+  if (packet.size() < kHeaderSize + session_nonce->size()) return false;
+  std::copy_n(packet.begin() + kHeaderSize, session_nonce->size(), session_nonce->begin());
+  return true;
 }
 
 absl::StatusOr<std::vector<uint8_t>> OpenPacket(crypto::Aead& aead, const DirectionKeys& keys,
                                                 const Header& header,
                                                 absl::Span<const uint8_t> packet) {
-  if (packet.size() < kHeaderSize + crypto::Aead::kTagSize) {
+  const size_t aad_size = kHeaderSize + (CarriesSessionNonce(header) ? kNonceSize : 0);
+  if (packet.size() < aad_size + crypto::Aead::kTagSize) {
     return absl::InvalidArgumentError("sealed packet too short");
   }
   RETURN_IF_ERROR(aead.SetKey(keys.key.span()));
   const auto nonce = RecordNonce(keys, header.packet_number);
-  return aead.Open(nonce, packet.first(kHeaderSize), packet.subspan(kHeaderSize));
+  return aead.Open(nonce, packet.first(aad_size), packet.subspan(aad_size));
 }
 
 }  // namespace edgelink::wire

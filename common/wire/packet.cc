@@ -47,6 +47,11 @@ bool IsSealed(PacketType type) {
   return false;
 }
 
+bool CarriesSessionNonce(const Header& header) {
+  return header.type == PacketType::kAttached ||
+         (header.type == PacketType::kDetach && header.connection_id == 0);
+}
+
 void WriteHeader(const Header& header, ByteWriter& out) {
   out.WriteU8(kProtocolVersion);
   out.WriteU8(static_cast<uint8_t>(header.type));
@@ -110,7 +115,7 @@ std::vector<uint8_t> BuildHello(const Hello& hello) {
 std::vector<uint8_t> BuildChallenge(const Challenge& challenge) {
   ByteWriter body;
   body.WriteBytes(challenge.server_nonce);
-  body.WriteU64(challenge.timestamp_s);
+  body.WriteU64(challenge.timestamp_ms);
   body.WriteBytes(challenge.cookie);
   return Plain(PacketType::kChallenge, 0, std::move(body));
 }
@@ -119,7 +124,7 @@ std::vector<uint8_t> BuildProof(const Proof& proof) {
   ByteWriter body;
   body.WriteBytes(proof.device_nonce);
   body.WriteBytes(proof.server_nonce);
-  body.WriteU64(proof.timestamp_s);
+  body.WriteU64(proof.timestamp_ms);
   body.WriteBytes(proof.cookie);
   body.WriteString8(proof.device_id);
   body.WriteBytes(proof.proof);
@@ -169,7 +174,7 @@ absl::StatusOr<Challenge> ParseChallenge(absl::Span<const uint8_t> body) {
   ByteReader in(body);
   Challenge challenge;
   in.ReadBytes(absl::MakeSpan(challenge.server_nonce));
-  in.ReadU64(&challenge.timestamp_s);
+  in.ReadU64(&challenge.timestamp_ms);
   in.ReadBytes(absl::MakeSpan(challenge.cookie));
   if (!in.done()) return Malformed("CHALLENGE");
   return challenge;
@@ -180,7 +185,7 @@ absl::StatusOr<Proof> ParseProof(absl::Span<const uint8_t> body) {
   Proof proof;
   in.ReadBytes(absl::MakeSpan(proof.device_nonce));
   in.ReadBytes(absl::MakeSpan(proof.server_nonce));
-  in.ReadU64(&proof.timestamp_s);
+  in.ReadU64(&proof.timestamp_ms);
   in.ReadBytes(absl::MakeSpan(proof.cookie));
   if (!in.ok()) return Malformed("PROOF");
   RETURN_IF_ERROR(ReadDeviceId(in, &proof.device_id));
@@ -299,6 +304,8 @@ std::vector<uint8_t> EncodeConnectRequest(const ConnectRequest& request) {
   out.WriteU64(request.request_id);
   out.WriteBytes(request.session_id);
   out.WriteBytes(request.session_key.span());
+  out.WriteBytes(request.client_nonce);
+  out.WriteU32(request.valid_ms);
   out.WriteBytes(request.client_fingerprint);
   out.WriteString8(request.client_name);
   WriteCandidates(request.client_candidates, out);
@@ -314,6 +321,8 @@ absl::StatusOr<ConnectRequest> ParseConnectRequest(absl::Span<const uint8_t> bod
   in.ReadU64(&request.request_id);
   in.ReadBytes(absl::MakeSpan(request.session_id));
   in.ReadBytes(request.session_key.mutable_span());
+  in.ReadBytes(absl::MakeSpan(request.client_nonce));
+  in.ReadU32(&request.valid_ms);
   in.ReadBytes(absl::MakeSpan(request.client_fingerprint));
   in.ReadString8(&request.client_name);
   if (!in.ok() || !ReadCandidates(in, &request.client_candidates) ||
@@ -328,6 +337,7 @@ std::vector<uint8_t> EncodeConnectResponse(const ConnectResponse& response) {
   ByteWriter out;
   out.WriteU64(response.request_id);
   out.WriteU8(static_cast<uint8_t>(response.verdict));
+  out.WriteBytes(response.device_nonce);
   WriteCandidates(response.device_candidates, out);
   return out.Take();
 }
@@ -338,6 +348,7 @@ absl::StatusOr<ConnectResponse> ParseConnectResponse(absl::Span<const uint8_t> b
   uint8_t verdict = 0;
   in.ReadU64(&response.request_id);
   in.ReadU8(&verdict);
+  in.ReadBytes(absl::MakeSpan(response.device_nonce));
   if (!in.ok() || verdict < 1 || verdict > 3 || !ReadCandidates(in, &response.device_candidates) ||
       !in.done()) {
     return Malformed("CONNECT_RESPONSE");

@@ -60,6 +60,7 @@ inline constexpr uint8_t kMaxPacketType = 12;
 // Sealed packets carry an AES-128-GCM record after the header; the header is its associated data.
 bool IsSealed(PacketType type);
 
+
 struct Header {
   PacketType type = PacketType::kHello;
   uint64_t connection_id = 0;  // 0 during the handshake; the session's id after.
@@ -70,6 +71,11 @@ void WriteHeader(const Header& header, ByteWriter& out);
 // ParseHeader fails with kInvalidArgument for a short packet, another version or an unknown type.
 absl::StatusOr<Header> ParseHeader(absl::Span<const uint8_t> packet);
 
+// The basestation's answer to a PROOF (ATTACHED, or DETACH on connection 0) carries the session
+// nonce in the clear between header and record: the device needs it to derive the session keys
+// the record is sealed with. It is associated data too.
+bool CarriesSessionNonce(const Header& header);
+
 struct Hello {
   std::string device_id;
   Nonce device_nonce{};
@@ -77,7 +83,8 @@ struct Hello {
 
 struct Challenge {
   Nonce server_nonce{};
-  uint64_t timestamp_s = 0;  // Basestation clock, Unix seconds; bounds the cookie's life.
+  // Basestation clock, Unix milliseconds: bounds the cookie's life and orders a device's PROOFs.
+  uint64_t timestamp_ms = 0;
   Cookie cookie{};
 };
 
@@ -85,7 +92,7 @@ struct Proof {
   std::string device_id;
   Nonce device_nonce{};
   Nonce server_nonce{};
-  uint64_t timestamp_s = 0;
+  uint64_t timestamp_ms = 0;
   Cookie cookie{};
   ProofTag proof{};
 };
@@ -130,6 +137,8 @@ struct ConnectRequest {
   uint64_t request_id = 0;
   SessionId session_id{};
   crypto::SecretArray<kSessionKeySize> session_key;
+  Nonce client_nonce{};   // The client's fresh randomness for the channel keys.
+  uint32_t valid_ms = 0;  // How long from now the basestation may still send this request.
   Fingerprint client_fingerprint{};
   std::string client_name;
   std::vector<Candidate> client_candidates;
@@ -146,6 +155,7 @@ enum class ConnectVerdict : uint8_t {
 struct ConnectResponse {
   uint64_t request_id = 0;
   ConnectVerdict verdict = ConnectVerdict::kDenied;
+  Nonce device_nonce{};  // The device's fresh randomness for the channel keys.
   std::vector<Candidate> device_candidates;
 };
 

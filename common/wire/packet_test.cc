@@ -67,7 +67,7 @@ Hello SampleHello() {
 Challenge SampleChallenge() {
   Challenge challenge;
   challenge.server_nonce = Filled<kNonceSize>(0x20);
-  challenge.timestamp_s = 0x0000000065a1b2c3;
+  challenge.timestamp_ms = 0x0000018c2a1b2c3d;  // Unix milliseconds
   challenge.cookie = Filled<kCookieSize>(0x30);
   return challenge;
 }
@@ -77,7 +77,7 @@ Proof SampleProof() {
   proof.device_id = "cam-1";
   proof.device_nonce = Filled<kNonceSize>(0x10);
   proof.server_nonce = Filled<kNonceSize>(0x20);
-  proof.timestamp_s = 0x0000000065a1b2c3;
+  proof.timestamp_ms = 0x0000018c2a1b2c3d;
   proof.cookie = Filled<kCookieSize>(0x30);
   proof.proof = Filled<kProofSize>(0x40);
   return proof;
@@ -120,6 +120,14 @@ absl::Status ParseBodyAs(PacketType type, absl::Span<const uint8_t> body) {
       return ParseDetach(body).status();
     case PacketType::kReset:
       return ParseReset(body).status();
+    case PacketType::kConnectRequest:
+      return ParseConnectRequest(body).status();
+    case PacketType::kConnectResponse:
+      return ParseConnectResponse(body).status();
+    case PacketType::kDeviceRequest:
+      return ParseDeviceRequest(body).status();
+    case PacketType::kDeviceResponse:
+      return ParseDeviceResponse(body).status();
   }
   return absl::InternalError("unreachable");
 }
@@ -309,7 +317,7 @@ TEST(ChallengeTest, RoundTrips) {
   EXPECT_EQ(header.connection_id, 0u);
   ASSERT_OK_AND_ASSIGN(const Challenge parsed, ParseChallenge(BodyOf(packet)));
   EXPECT_EQ(parsed.server_nonce, challenge.server_nonce);
-  EXPECT_EQ(parsed.timestamp_s, challenge.timestamp_s);
+  EXPECT_EQ(parsed.timestamp_ms, challenge.timestamp_ms);
   EXPECT_EQ(parsed.cookie, challenge.cookie);
 }
 
@@ -322,7 +330,7 @@ TEST(ProofTest, RoundTrips) {
   EXPECT_EQ(parsed.device_id, proof.device_id);
   EXPECT_EQ(parsed.device_nonce, proof.device_nonce);
   EXPECT_EQ(parsed.server_nonce, proof.server_nonce);
-  EXPECT_EQ(parsed.timestamp_s, proof.timestamp_s);
+  EXPECT_EQ(parsed.timestamp_ms, proof.timestamp_ms);
   EXPECT_EQ(parsed.cookie, proof.cookie);
   EXPECT_EQ(parsed.proof, proof.proof);
 }
@@ -642,6 +650,8 @@ ConnectRequest SampleConnectRequest() {
   request.request_id = 0x0102030405060708;
   request.session_id.fill(0x11);
   request.session_key.mutable_span()[0] = 0x22;
+  request.client_nonce = Filled<kNonceSize>(0x80);
+  request.valid_ms = 0x0a0b0c0d;
   request.client_fingerprint.fill(0x33);
   request.client_name = "alice-phone";
   request.client_candidates = {
@@ -659,6 +669,8 @@ TEST(RendezvousMessagesTest, ConnectRequestRoundTripsWithAndWithoutRelay) {
   EXPECT_EQ(parsed->request_id, request.request_id);
   EXPECT_EQ(parsed->session_id, request.session_id);
   EXPECT_EQ(parsed->session_key.span()[0], 0x22);
+  EXPECT_EQ(parsed->client_nonce, request.client_nonce);
+  EXPECT_EQ(parsed->valid_ms, request.valid_ms);
   EXPECT_EQ(parsed->client_fingerprint, request.client_fingerprint);
   EXPECT_EQ(parsed->client_name, "alice-phone");
   EXPECT_EQ(parsed->client_candidates, request.client_candidates);
@@ -672,11 +684,13 @@ TEST(RendezvousMessagesTest, ConnectRequestRoundTripsWithAndWithoutRelay) {
 }
 
 TEST(RendezvousMessagesTest, ResponsesAndDeviceRequestsRoundTrip) {
-  ConnectResponse response{9, ConnectVerdict::kAccepted,
+  ConnectResponse response{9, ConnectVerdict::kAccepted, Filled<kNonceSize>(0x90),
                            {{Candidate::Kind::kHost, *net::Endpoint::Parse("10.0.0.2:1")}}};
   auto r = ParseConnectResponse(EncodeConnectResponse(response));
   ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->request_id, 9u);
   EXPECT_EQ(r->verdict, ConnectVerdict::kAccepted);
+  EXPECT_EQ(r->device_nonce, response.device_nonce);
   EXPECT_EQ(r->device_candidates, response.device_candidates);
 
   DeviceRequest request{5, {}, "bob", "users.add", std::vector<uint8_t>(kMaxPayload, 7)};
@@ -696,7 +710,9 @@ TEST(RendezvousMessagesTest, ResponsesAndDeviceRequestsRoundTrip) {
 TEST(RendezvousMessagesTest, EveryTruncationAndExtensionFails) {
   const std::vector<std::vector<uint8_t>> bodies = {
       EncodeConnectRequest(SampleConnectRequest()),
-      EncodeConnectResponse({1, ConnectVerdict::kDenied, {}}),
+      EncodeConnectResponse({1, ConnectVerdict::kDenied, {}, {}}),
+      EncodeConnectResponse({1, ConnectVerdict::kAccepted, Filled<kNonceSize>(0x90),
+                             {{Candidate::Kind::kHost, *net::Endpoint::Parse("10.0.0.2:1")}}}),
       EncodeDeviceRequest({1, {}, "x", "pair", {1, 2, 3}}),
       EncodeDeviceResponse({1, 0, "", {}})};
   for (size_t i = 0; i < bodies.size(); ++i) {
@@ -705,8 +721,8 @@ TEST(RendezvousMessagesTest, EveryTruncationAndExtensionFails) {
       std::vector<uint8_t> cut(body.begin(), body.begin() + size);
       if (size == body.size()) cut.push_back(0);  // One extra byte.
       const bool ok = i == 0   ? ParseConnectRequest(cut).ok()
-                      : i == 1 ? ParseConnectResponse(cut).ok()
-                      : i == 2 ? ParseDeviceRequest(cut).ok()
+                      : i <= 2 ? ParseConnectResponse(cut).ok()
+                      : i == 3 ? ParseDeviceRequest(cut).ok()
                                : ParseDeviceResponse(cut).ok();
       EXPECT_FALSE(ok) << "message " << i << " size " << cut.size();
     }
@@ -714,7 +730,7 @@ TEST(RendezvousMessagesTest, EveryTruncationAndExtensionFails) {
 }
 
 TEST(RendezvousMessagesTest, RejectsBadFieldValues) {
-  std::vector<uint8_t> response = EncodeConnectResponse({1, ConnectVerdict::kDenied, {}});
+  std::vector<uint8_t> response = EncodeConnectResponse({1, ConnectVerdict::kDenied, {}, {}});
   response[8] = 9;  // Unknown verdict.
   EXPECT_FALSE(ParseConnectResponse(response).ok());
   std::vector<uint8_t> answer = EncodeDeviceResponse({1, 0, "", {}});
@@ -722,10 +738,97 @@ TEST(RendezvousMessagesTest, RejectsBadFieldValues) {
   EXPECT_FALSE(ParseDeviceResponse(answer).ok());
   ConnectRequest request = SampleConnectRequest();
   std::vector<uint8_t> body = EncodeConnectRequest(request);
-  // Candidate count sits after id(8) + session id(16) + key(16) + fingerprint(32) + name.
-  const size_t count_at = 8 + 16 + 16 + 32 + 1 + request.client_name.size();
+  // Candidate count sits after id(8) + session id(16) + key(16) + client nonce(16) +
+  // valid_ms(4) + fingerprint(32) + name.
+  const size_t count_at = 8 + 16 + 16 + 16 + 4 + 32 + 1 + request.client_name.size();
+  ASSERT_EQ(body[count_at], request.client_candidates.size());
   body[count_at] = kMaxCandidates + 1;
   EXPECT_FALSE(ParseConnectRequest(body).ok());
+}
+
+// CONNECT_REQUEST: request id(8) || session id(16) || session key(16) || client nonce(16) ||
+// valid_ms(4, big-endian) || fingerprint(32) || ...
+TEST(RendezvousMessagesTest, ConnectRequestNonceAndValidityFollowTheSessionKey) {
+  ConnectRequest request = SampleConnectRequest();
+  request.valid_ms = 0x01020304;
+  const std::vector<uint8_t> body = EncodeConnectRequest(request);
+  constexpr size_t kNonceAt = 8 + kSessionIdSize + kSessionKeySize;
+  ASSERT_GE(body.size(), kNonceAt + kNonceSize + 4 + kFingerprintSize);
+  EXPECT_THAT(absl::MakeConstSpan(body).subspan(kNonceAt, kNonceSize),
+              ElementsAreArray(request.client_nonce));
+  EXPECT_THAT(absl::MakeConstSpan(body).subspan(kNonceAt + kNonceSize, 4),
+              ElementsAreArray({0x01, 0x02, 0x03, 0x04}));
+  EXPECT_THAT(absl::MakeConstSpan(body).subspan(kNonceAt + kNonceSize + 4, kFingerprintSize),
+              ElementsAreArray(request.client_fingerprint));
+}
+
+TEST(RendezvousMessagesTest, ConnectRequestRoundTripsExtremeNonceAndValidity) {
+  for (const uint32_t valid_ms : {uint32_t{0}, uint32_t{1}, uint32_t{30'000},
+                                  std::numeric_limits<uint32_t>::max()}) {
+    for (const uint8_t fill : {0x00, 0xff}) {
+      ConnectRequest request = SampleConnectRequest();
+      request.client_nonce.fill(fill);
+      request.valid_ms = valid_ms;
+      const std::vector<uint8_t> body = EncodeConnectRequest(request);
+      ASSERT_OK_AND_ASSIGN(const ConnectRequest parsed, ParseConnectRequest(body));
+      EXPECT_EQ(parsed.client_nonce, request.client_nonce);
+      EXPECT_EQ(parsed.valid_ms, valid_ms);
+      EXPECT_EQ(parsed.client_fingerprint, request.client_fingerprint);
+      EXPECT_EQ(parsed.client_candidates, request.client_candidates);
+      // One byte short fails.
+      EXPECT_FALSE(
+          ParseConnectRequest(absl::MakeConstSpan(body).first(body.size() - 1)).ok());
+    }
+  }
+  // Without a relay (an empty ticket, and family 0 for the endpoint): one byte short still fails.
+  ConnectRequest request = SampleConnectRequest();
+  request.relay = net::Endpoint();
+  request.relay_ticket.clear();
+  const std::vector<uint8_t> body = EncodeConnectRequest(request);
+  ASSERT_OK_AND_ASSIGN(const ConnectRequest parsed, ParseConnectRequest(body));
+  EXPECT_EQ(parsed.client_nonce, request.client_nonce);
+  EXPECT_EQ(parsed.valid_ms, request.valid_ms);
+  EXPECT_FALSE(ParseConnectRequest(absl::MakeConstSpan(body).first(body.size() - 1)).ok());
+}
+
+// CONNECT_RESPONSE: request id(8) || verdict(1) || device nonce(16) || candidates.
+TEST(RendezvousMessagesTest, ConnectResponseNonceFollowsTheVerdict) {
+  const ConnectResponse response{0x0102030405060708, ConnectVerdict::kAccepted,
+                                 Filled<kNonceSize>(0xa0), {}};
+  const std::vector<uint8_t> body = EncodeConnectResponse(response);
+  // No candidates: just their count after the nonce.
+  ASSERT_EQ(body.size(), 8 + 1 + kNonceSize + 1);
+  EXPECT_EQ(body[8], static_cast<uint8_t>(ConnectVerdict::kAccepted));
+  EXPECT_THAT(absl::MakeConstSpan(body).subspan(9, kNonceSize),
+              ElementsAreArray(response.device_nonce));
+  EXPECT_EQ(body[9 + kNonceSize], 0);
+  ASSERT_OK_AND_ASSIGN(const ConnectResponse parsed, ParseConnectResponse(body));
+  EXPECT_EQ(parsed.request_id, response.request_id);
+  EXPECT_EQ(parsed.device_nonce, response.device_nonce);
+  EXPECT_TRUE(parsed.device_candidates.empty());
+  // One byte short (the nonce ends one byte early, or the count is missing) fails.
+  EXPECT_FALSE(ParseConnectResponse(absl::MakeConstSpan(body).first(body.size() - 1)).ok());
+}
+
+TEST(RendezvousMessagesTest, ConnectResponseRoundTripsEveryVerdictWithItsNonce) {
+  for (const ConnectVerdict verdict :
+       {ConnectVerdict::kAccepted, ConnectVerdict::kDenied, ConnectVerdict::kBusy}) {
+    for (const uint8_t fill : {0x00, 0xff}) {
+      ConnectResponse response;
+      response.request_id = 3;
+      response.verdict = verdict;
+      response.device_nonce.fill(fill);
+      response.device_candidates = {
+          {Candidate::Kind::kHost, *net::Endpoint::Parse("10.0.0.2:1")},
+          {Candidate::Kind::kServerReflexive, *net::Endpoint::Parse("[2001:db8::9]:4000")}};
+      const std::vector<uint8_t> body = EncodeConnectResponse(response);
+      ASSERT_OK_AND_ASSIGN(const ConnectResponse parsed, ParseConnectResponse(body));
+      EXPECT_EQ(parsed.verdict, verdict);
+      EXPECT_EQ(parsed.device_nonce, response.device_nonce);
+      EXPECT_EQ(parsed.device_candidates, response.device_candidates);
+      EXPECT_FALSE(ParseConnectResponse(absl::MakeConstSpan(body).first(body.size() - 1)).ok());
+    }
+  }
 }
 
 }  // namespace

@@ -81,6 +81,7 @@ void AttachClient::Start(absl::Time now) {
 }
 
 void AttachClient::Stop() {
+  handshake_keys_.reset();
   keys_.reset();
   connection_id_ = 0;
   reflexive_ = net::Endpoint();
@@ -106,7 +107,7 @@ void AttachClient::SetServer(const net::Endpoint& server, absl::Time now) {
 }
 
 void AttachClient::SendHello(absl::Time now) {
-  answers_ = {};
+  handshake_keys_.reset();
   keys_.reset();
   connection_id_ = 0;
   random_->Fill(absl::MakeSpan(device_nonce_));
@@ -127,6 +128,7 @@ void AttachClient::ScheduleRetry(absl::Time now, absl::string_view reason) {
 
 void AttachClient::Reattach(absl::Time now, absl::string_view reason) {
   failures_ = 0;
+  handshake_keys_.reset();
   keys_.reset();
   connection_id_ = 0;
   // A small random delay, so that devices dropped together do not all return in one instant.
@@ -223,10 +225,10 @@ void AttachClient::HandleChallenge(absl::Span<const uint8_t> body, absl::Time no
   absl::StatusOr<wire::AttachKeys> keys =
       wire::DeriveAttachKeys(options_.secret, device_nonce_, challenge->server_nonce);
   if (!keys.ok()) abort();  // The secret was checked in New.
-  keys_ = *std::move(keys);
+  handshake_keys_ = *std::move(keys);
   wire::Proof proof{options_.device_id, device_nonce_, challenge->server_nonce,
-                    challenge->timestamp_s, challenge->cookie, {}};
-  proof.proof = wire::ComputeProof(*keys_, proof);
+                    challenge->timestamp_ms, challenge->cookie, {}};
+  proof.proof = wire::ComputeProof(*handshake_keys_, proof);
   last_handshake_packet_ = wire::BuildProof(proof);
   retransmits_ = 0;
   Send(last_handshake_packet_);
@@ -252,15 +254,14 @@ void AttachClient::HandleReset(const wire::Header& header, absl::Span<const uint
 
 void AttachClient::HandleSealed(const wire::Header& header, absl::Span<const uint8_t> packet,
                                 absl::Time now) {
-  // While the PROOF is out, the answer is ATTACHED, or DETACH (revoked) on connection 0. After
-  // that, only records of the current connection.
+  // While the PROOF is out, the answer is ATTACHED, or DETACH (revoked) on connection 0, both
+  // carrying the session nonce the keys need. After that, only records of the current connection.
   const bool handshake = state_ == State::kProof;
   const bool expected =
-      keys_.has_value() &&
-      (handshake ? header.type == PacketType::kAttached ||
-                       (header.type == PacketType::kDetach && header.connection_id == 0)
-                 : state_ == State::kAttached && header.type != PacketType::kAttached &&
-                       header.connection_id == connection_id_);
+      handshake ? handshake_keys_.has_value() && wire::CarriesSessionNonce(header)
+                : state_ == State::kAttached && keys_.has_value() &&
+                      !wire::CarriesSessionNonce(header) &&
+                      header.connection_id == connection_id_;
   if (!expected) {
     ++counters_.dropped_unexpected;
     return;
@@ -269,8 +270,18 @@ void AttachClient::HandleSealed(const wire::Header& header, absl::Span<const uin
     ++counters_.dropped_replay;
     return;
   }
+  std::optional<wire::SessionKeys> answer_keys;
+  if (handshake) {
+    wire::Nonce session_nonce;
+    if (!wire::PeekSessionNonce(packet, &session_nonce)) {
+      ++counters_.dropped_malformed;
+      return;
+    }
+    answer_keys = wire::DeriveSessionKeys(*handshake_keys_, session_nonce);
+  }
+  const wire::SessionKeys& keys = handshake ? *answer_keys : *keys_;
   absl::StatusOr<std::vector<uint8_t>> payload =
-      wire::OpenPacket(*aead_, keys_->server_to_device, header, packet);
+      wire::OpenPacket(*aead_, keys.server_to_device, header, packet);
   if (!payload.ok()) {
     ++counters_.dropped_unauthenticated;
     return;
@@ -284,6 +295,8 @@ void AttachClient::HandleSealed(const wire::Header& header, absl::Span<const uin
       }
       replay_ = wire::ReplayWindow();
       replay_.Accept(header.packet_number);
+      handshake_keys_.reset();
+      keys_ = *std::move(answer_keys);
       connection_id_ = header.connection_id;
       tx_packet_number_ = 0;
       reset_token_ = attached->reset_token;
@@ -327,6 +340,7 @@ void AttachClient::HandleSealed(const wire::Header& header, absl::Span<const uin
       }
       replay_.Accept(header.packet_number);
       if (detach->reason == wire::DetachReason::kRevoked) {
+        handshake_keys_.reset();
         keys_.reset();
         connection_id_ = 0;
         failures_ = 0;
@@ -351,47 +365,74 @@ void AttachClient::HandleSealed(const wire::Header& header, absl::Span<const uin
   }
 }
 
-bool AttachClient::ResendCachedAnswer(uint64_t request_id, PacketType type) {
-  for (const CachedAnswer& cached : answers_) {
-    if (cached.request_id == request_id && cached.type == type && !cached.payload.empty()) {
-      SendSealed(type, cached.payload);
+bool AttachClient::AnsweredBefore(PacketType answer_type, uint64_t request_id,
+                                  const wire::SessionId* session_id, absl::Time now) {
+  for (const Answer& answer : answers_) {
+    if (answer.expires <= now || answer.type != answer_type) continue;
+    if (answer.request_id == request_id) {
+      SendSealed(answer_type, answer.payload);
+      return true;
+    }
+    if (session_id != nullptr && answer.session_id == *session_id) {
+      ++counters_.dropped_replay;  // One session, asked for again under another id.
       return true;
     }
   }
   return false;
 }
 
+void AttachClient::RememberAnswer(PacketType answer_type, uint64_t request_id,
+                                  const wire::SessionId* session_id, absl::Duration lifetime,
+                                  std::vector<uint8_t> answer, absl::Time now) {
+  answers_.erase(std::remove_if(answers_.begin(), answers_.end(),
+                                [&](const Answer& a) { return a.expires <= now; }),
+                 answers_.end());
+  if (answers_.size() >= kMaxAnswers) {
+    answers_.erase(std::min_element(
+        answers_.begin(), answers_.end(),
+        [](const Answer& a, const Answer& b) { return a.expires < b.expires; }));
+  }
+  Answer& remembered = answers_.emplace_back();
+  remembered.type = answer_type;
+  remembered.request_id = request_id;
+  if (session_id != nullptr) remembered.session_id = *session_id;
+  remembered.expires = now + std::clamp(lifetime, kMinAnswerLifetime, kMaxAnswerLifetime);
+  remembered.payload = std::move(answer);
+}
+
 bool AttachClient::HandleRequest(PacketType type, absl::Span<const uint8_t> payload,
                                  absl::Time now) {
-  uint64_t request_id = 0;
-  std::vector<uint8_t> answer;
-  PacketType answer_type;
   if (type == PacketType::kConnectRequest) {
     absl::StatusOr<wire::ConnectRequest> request = wire::ParseConnectRequest(payload);
     if (!request.ok()) return false;
-    request_id = request->request_id;
-    if (ResendCachedAnswer(request_id, PacketType::kConnectResponse)) return true;
-    wire::ConnectResponse response{request_id, wire::ConnectVerdict::kDenied, {}};
-    if (options_.handler != nullptr) response = options_.handler->OnConnectRequest(*request, now);
-    response.request_id = request_id;
-    answer = wire::EncodeConnectResponse(response);
-    answer_type = PacketType::kConnectResponse;
-  } else {
-    absl::StatusOr<wire::DeviceRequest> request = wire::ParseDeviceRequest(payload);
-    if (!request.ok()) return false;
-    request_id = request->request_id;
-    if (ResendCachedAnswer(request_id, PacketType::kDeviceResponse)) return true;
-    wire::DeviceResponse response{request_id,
-                                  static_cast<uint8_t>(absl::StatusCode::kUnimplemented),
-                                  "this device serves no requests", {}};
-    if (options_.handler != nullptr) response = options_.handler->OnDeviceRequest(*request, now);
-    response.request_id = request_id;
-    answer = wire::EncodeDeviceResponse(response);
-    answer_type = PacketType::kDeviceResponse;
+    const uint64_t id = request->request_id;
+    if (AnsweredBefore(PacketType::kConnectResponse, id, &request->session_id, now)) return true;
+    wire::Nonce device_nonce;
+    random_->Fill(absl::MakeSpan(device_nonce));
+    wire::ConnectResponse response{id, wire::ConnectVerdict::kDenied, {}, {}};
+    if (options_.handler != nullptr) {
+      response = options_.handler->OnConnectRequest(*request, device_nonce, now);
+    }
+    response.request_id = id;
+    response.device_nonce = device_nonce;
+    std::vector<uint8_t> answer = wire::EncodeConnectResponse(response);
+    SendSealed(PacketType::kConnectResponse, answer);
+    RememberAnswer(PacketType::kConnectResponse, id, &request->session_id,
+                   absl::Milliseconds(request->valid_ms), std::move(answer), now);
+    return true;
   }
-  SendSealed(answer_type, answer);
-  answers_[next_answer_] = {request_id, answer_type, std::move(answer)};
-  next_answer_ = (next_answer_ + 1) % kAnswerCacheSize;
+  absl::StatusOr<wire::DeviceRequest> request = wire::ParseDeviceRequest(payload);
+  if (!request.ok()) return false;
+  const uint64_t id = request->request_id;
+  if (AnsweredBefore(PacketType::kDeviceResponse, id, nullptr, now)) return true;
+  wire::DeviceResponse response{id, static_cast<uint8_t>(absl::StatusCode::kUnimplemented),
+                                "this device serves no requests", {}};
+  if (options_.handler != nullptr) response = options_.handler->OnDeviceRequest(*request, now);
+  response.request_id = id;
+  std::vector<uint8_t> answer = wire::EncodeDeviceResponse(response);
+  SendSealed(PacketType::kDeviceResponse, answer);
+  RememberAnswer(PacketType::kDeviceResponse, id, nullptr, kMaxAnswerLifetime, std::move(answer),
+                 now);
   return true;
 }
 

@@ -28,15 +28,18 @@
 namespace edgelink::device {
 
 // Answers what clients ask of the device through the basestation. Called inline from
-// AttachClient::OnPacket; must not block. A retransmitted request (same id) is answered from a
-// small cache without calling the handler again, so a counter it keeps (pairing attempts) counts
-// each request once.
+// AttachClient::OnPacket; must not block. Each request reaches the handler once: a retransmitted
+// one (same id) is answered with the first answer for as long as the basestation may still send
+// it, across re-attaches, so a counter the handler keeps (pairing attempts) counts each request
+// once and a session is never opened twice.
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
   // The basestation brokers a session with a client: accept or deny, and say where the device
-  // can be reached.
+  // can be reached. `device_nonce` is fresh randomness the attach client drew for this request
+  // and sends back in the answer: the session's channel keys must mix it in.
   virtual wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
+                                                 const wire::Nonce& device_nonce,
                                                  absl::Time now) = 0;
   virtual wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request,
                                                absl::Time now) = 0;
@@ -65,7 +68,7 @@ struct AttachClientCounters {
   uint64_t dropped_malformed = 0;
   uint64_t dropped_unexpected = 0;  // Wrong source, wrong state, wrong connection id.
   uint64_t dropped_unauthenticated = 0;
-  uint64_t dropped_replay = 0;
+  uint64_t dropped_replay = 0;  // Records seen before; connect requests for a session handled.
   uint64_t attaches = 0;
   uint64_t resets = 0;
 };
@@ -130,7 +133,13 @@ class AttachClient {
   void HandleReset(const wire::Header& header, absl::Span<const uint8_t> body, absl::Time now);
   // Answers a CONNECT_REQUEST or DEVICE_REQUEST (decrypted `payload`); false if malformed.
   bool HandleRequest(wire::PacketType type, absl::Span<const uint8_t> payload, absl::Time now);
-  bool ResendCachedAnswer(uint64_t request_id, wire::PacketType type);
+  // A request answered before: sends that answer again (true), or drops a connect request for a
+  // session already handled under another id (true, counted). False for a new request.
+  bool AnsweredBefore(wire::PacketType answer_type, uint64_t request_id,
+                      const wire::SessionId* session_id, absl::Time now);
+  void RememberAnswer(wire::PacketType answer_type, uint64_t request_id,
+                      const wire::SessionId* session_id, absl::Duration lifetime,
+                      std::vector<uint8_t> answer, absl::Time now);
 
   AttachClientOptions options_;
   crypto::RandomSource* random_;
@@ -145,9 +154,10 @@ class AttachClient {
   // Handshake in progress.
   wire::Nonce device_nonce_{};
   std::vector<uint8_t> last_handshake_packet_;  // Retransmitted as is on timeout.
-  std::optional<wire::AttachKeys> keys_;
+  std::optional<wire::AttachKeys> handshake_keys_;
 
-  // Established session.
+  // Established session (or, with DETACH on connection 0, the answer to our PROOF).
+  std::optional<wire::SessionKeys> keys_;
   uint64_t connection_id_ = 0;
   uint64_t tx_packet_number_ = 0;
   wire::ReplayWindow replay_;
@@ -157,15 +167,21 @@ class AttachClient {
   bool heard_since_keepalive_ = true;
   net::Endpoint reflexive_;
 
-  // The last few answers, by request id, for retransmitted requests.
-  struct CachedAnswer {
-    uint64_t request_id = 0;
+  // Requests answered, kept while the basestation may still resend them (a connect request's
+  // valid_ms within [kMinAnswerLifetime, kMaxAnswerLifetime]; a device request
+  // kMaxAnswerLifetime) and across re-attaches. When all kMaxAnswers are live, the one expiring
+  // first gives way.
+  struct Answer {
     wire::PacketType type = wire::PacketType::kConnectResponse;
+    uint64_t request_id = 0;
+    wire::SessionId session_id{};  // Connect requests only.
+    absl::Time expires;
     std::vector<uint8_t> payload;
   };
-  static constexpr size_t kAnswerCacheSize = 4;
-  std::array<CachedAnswer, kAnswerCacheSize> answers_;
-  size_t next_answer_ = 0;
+  static constexpr size_t kMaxAnswers = 32;
+  static constexpr absl::Duration kMinAnswerLifetime = absl::Seconds(5);
+  static constexpr absl::Duration kMaxAnswerLifetime = absl::Seconds(60);
+  std::vector<Answer> answers_;
 
   AttachClientCounters counters_;
 };

@@ -57,7 +57,9 @@ DeviceDaemon::DeviceDaemon(std::string config_path, DeviceConfig config, io::Eve
       access_(std::move(access)),
       handler_(std::make_unique<AccessRequestHandler>(
           access_.get(), [this] { return LocalCandidates(); },
-          [this](const wire::ConnectRequest& request) { OpenPeer(request); },
+          [this](const wire::ConnectRequest& request, const wire::Nonce& device_nonce) {
+            OpenPeer(request, device_nonce);
+          },
           [this](const wire::SessionId& id) { EndPeer(id); })),
       client_timer_(loop, [this] {
         client_->OnTimeout(loop_->Now());
@@ -158,11 +160,14 @@ std::vector<wire::Candidate> DeviceDaemon::LocalCandidates() const {
   return candidates;
 }
 
-void DeviceDaemon::OpenPeer(const wire::ConnectRequest& request) {
+void DeviceDaemon::OpenPeer(const wire::ConnectRequest& request,
+                            const wire::Nonce& device_nonce) {
   channel::PeerConnectionOptions options;
   options.side = channel::Side::kDevice;
   options.session_id = request.session_id;
   options.session_key = crypto::SecretBytes::CopyFrom(request.session_key.span());
+  options.client_nonce = request.client_nonce;
+  options.device_nonce = device_nonce;
   options.remote_candidates = request.client_candidates;
   options.relay = request.relay;
   options.relay_ticket = request.relay_ticket;

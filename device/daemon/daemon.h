@@ -66,7 +66,7 @@ class DeviceDaemon {
     // Last: destroyed first, while the connection it sends through still exists.
     std::unique_ptr<tunnel::TunnelSession> tunnel;
   };
-  void OpenPeer(const wire::ConnectRequest& request);
+  void OpenPeer(const wire::ConnectRequest& request, const wire::Nonce& device_nonce);
   void EndPeer(const wire::SessionId& session_id);
   void ServeRpc(PeerSession& session);
   void OnPeerPacket(const net::Endpoint& from, absl::Span<const uint8_t> packet, absl::Time now);

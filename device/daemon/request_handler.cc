@@ -24,7 +24,7 @@ std::string SessionKey(const wire::SessionId& id) { return std::string(id.begin(
 
 AccessRequestHandler::AccessRequestHandler(
     AccessList* access, std::function<std::vector<wire::Candidate>()> local_candidates,
-    std::function<void(const wire::ConnectRequest&)> on_accepted,
+    std::function<void(const wire::ConnectRequest&, const wire::Nonce&)> on_accepted,
     std::function<void(const wire::SessionId&)> on_ended)
     : access_(access),
       local_candidates_(std::move(local_candidates)),
@@ -34,8 +34,15 @@ AccessRequestHandler::AccessRequestHandler(
 }
 
 wire::ConnectResponse AccessRequestHandler::OnConnectRequest(const wire::ConnectRequest& request,
+                                                             const wire::Nonce& device_nonce,
                                                              absl::Time now) {
   wire::ConnectResponse response;
+  if (sessions_.contains(SessionKey(request.session_id))) {
+    // One session, one channel: never a second one with the same session key.
+    LOG(WARNING) << "connect refused: session already accepted";
+    response.verdict = wire::ConnectVerdict::kBusy;
+    return response;
+  }
   const std::string fingerprint = wire::FingerprintHex(request.client_fingerprint);
   if (!access_->IsAllowed(fingerprint)) {
     LOG(INFO) << "connect refused: " << fingerprint.substr(0, 16) << "… is not on the access list";
@@ -63,7 +70,7 @@ wire::ConnectResponse AccessRequestHandler::OnConnectRequest(const wire::Connect
             << "…)";
   response.verdict = wire::ConnectVerdict::kAccepted;
   response.device_candidates = local_candidates_();
-  if (on_accepted_) on_accepted_(request);
+  if (on_accepted_) on_accepted_(request, device_nonce);
   return response;
 }
 

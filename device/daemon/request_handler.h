@@ -30,11 +30,13 @@ class AccessRequestHandler : public RequestHandler {
  public:
   // `access` must outlive the handler. `local_candidates` says where the device can be reached
   // (its interface addresses with its UDP port), asked at each accepted connect.
-  // `on_accepted` runs for each accepted connect (the daemon opens the peer channel);
+  // `on_accepted` runs for each accepted connect, with the device's nonce for the channel keys
+  // (the daemon opens the peer channel); a session id already accepted is answered busy.
   // `on_ended` when a session must end because its client was removed.
   AccessRequestHandler(AccessList* access,
                        std::function<std::vector<wire::Candidate>()> local_candidates,
-                       std::function<void(const wire::ConnectRequest&)> on_accepted = nullptr,
+                       std::function<void(const wire::ConnectRequest&, const wire::Nonce&)>
+                           on_accepted = nullptr,
                        std::function<void(const wire::SessionId&)> on_ended = nullptr);
 
   // The calendar time for what the access list records (when a user was added, pairing
@@ -45,6 +47,7 @@ class AccessRequestHandler : public RequestHandler {
   }
 
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
+                                         const wire::Nonce& device_nonce,
                                          absl::Time now) override;
   wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request,
                                        absl::Time now) override;
@@ -62,7 +65,7 @@ class AccessRequestHandler : public RequestHandler {
   AccessList* access_;
   std::function<absl::Time()> wall_clock_;
   std::function<std::vector<wire::Candidate>()> local_candidates_;
-  std::function<void(const wire::ConnectRequest&)> on_accepted_;
+  std::function<void(const wire::ConnectRequest&, const wire::Nonce&)> on_accepted_;
   std::function<void(const wire::SessionId&)> on_ended_;
   absl::flat_hash_map<std::string, AcceptedSession> sessions_;  // By session id bytes.
 };

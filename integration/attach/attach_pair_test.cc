@@ -60,8 +60,10 @@ class FakeDirectory : public basestation::DeviceDirectory {
 class FakeHandler : public device::RequestHandler {
  public:
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
-                                         absl::Time) override {
+                                         const wire::Nonce& device_nonce, absl::Time) override {
     ++connects;
+    device_nonces.push_back(device_nonce);
+    sessions.push_back(request.session_id);
     last_key.assign(request.session_key.span().begin(), request.session_key.span().end());
     wire::ConnectResponse response;
     response.verdict = request.client_fingerprint == allowed ? wire::ConnectVerdict::kAccepted
@@ -78,6 +80,8 @@ class FakeHandler : public device::RequestHandler {
   int connects = 0;
   int requests = 0;
   std::vector<uint8_t> last_key;
+  std::vector<wire::SessionId> sessions;  // Of every connect the handler was asked about.
+  std::vector<wire::Nonce> device_nonces;  // The attach client's fresh nonce for each.
 };
 
 PacketType TypeOf(const std::vector<uint8_t>& bytes) {
@@ -108,8 +112,7 @@ class AttachPairTest : public ::testing::Test {
     StartDevice("cam-1", FixedSecret(0x5a));
   }
 
-  void StartServer(crypto::SecretBytes server_key) {
-    AttachServerOptions options;
+  void StartServer(crypto::SecretBytes server_key, AttachServerOptions options = {}) {
     ASSERT_OK_AND_ASSIGN(server_, AttachServer::New(options, server_key, &directory_, &random_));
   }
 
@@ -132,6 +135,7 @@ class AttachPairTest : public ::testing::Test {
     for (net::Datagram& d : device_->TakeOutgoing()) {
       EXPECT_EQ(d.to, server_address_);
       sent_by_device_.push_back(TypeOf(d.bytes));
+      if (TypeOf(d.bytes) == PacketType::kProof) last_proof_ = d.bytes;
       if (drop_ && drop_(/*to_server=*/true, d.bytes)) continue;
       link_.push_back({now_ + kOneWay, true, device_public_, std::move(d.bytes)});
     }
@@ -213,6 +217,7 @@ class AttachPairTest : public ::testing::Test {
   std::vector<InFlight> link_;
   std::function<bool(bool to_server, const std::vector<uint8_t>&)> drop_;
   std::vector<PacketType> sent_by_device_;
+  std::vector<uint8_t> last_proof_;  // The last PROOF the device sent, as sent.
   std::vector<PacketType> sent_by_server_;
   std::vector<basestation::PresenceEvent> presence_;
   std::vector<std::string> device_states_;
@@ -505,6 +510,7 @@ TEST_F(AttachPairTest, ConnectRequestReachesDeviceAndItsVerdictComesBack) {
   EXPECT_EQ(handler_.connects, 1);
 
   request.request_id = 43;
+  request.session_id.fill(0x43);  // Every Connect brokers a session of its own.
   request.client_fingerprint.fill(0xBB);
   ASSERT_THAT(server_->SendConnectRequest("cam-1", request), edgelink::testing::IsOk());
   Flush();
@@ -546,6 +552,135 @@ TEST_F(AttachPairTest, GarbageIsDroppedAndAttachedDevicesStayAttached) {
   EXPECT_THAT(server_->counters().dropped_total(), Ge(4000u));
   RunFor(absl::Minutes(2));
   EXPECT_TRUE(Attached());
+}
+
+// A PROOF is a one-time credential: once its session ended (here by the device's DETACH), the
+// same PROOF replayed from the device's address within the cookie lifetime must not bring the
+// session back. Required: no session, no attach counted, the PROOF dropped as a replay.
+TEST_F(AttachPairTest, ReplayedProofAfterDetachIsRefused) {
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  const std::vector<uint8_t> proof = last_proof_;
+  ASSERT_FALSE(proof.empty());
+  device_->Detach();
+  Flush();
+  RunFor(absl::Milliseconds(100));
+  ASSERT_FALSE(server_->IsAttached("cam-1"));
+  RunFor(absl::Seconds(5));  // Well inside the 30 s cookie lifetime.
+  const uint64_t attaches = server_->counters().attaches;
+  const uint64_t replays = Dropped(DropReason::kReplay);
+  Inject(device_public_, proof);
+  EXPECT_FALSE(server_->IsAttached("cam-1"));
+  EXPECT_EQ(server_->counters().attaches, attaches);
+  EXPECT_EQ(Dropped(DropReason::kReplay), replays + 1);
+}
+
+// The master-switch case: the device goes silent (Stop sends nothing) and the server expires the
+// session. A replay of the device's PROOF, still inside the cookie lifetime, must not re-create
+// it (the device is off; someone else would hold an "online" session in its name). Required: no
+// session, no attach counted, dropped as a replay.
+TEST_F(AttachPairTest, ReplayedProofAfterSessionExpiredIsRefused) {
+  AttachServerOptions options;
+  options.keepalive_interval = absl::Seconds(5);
+  options.liveness_timeout = absl::Seconds(12);  // cookie_lifetime stays 30 s.
+  link_.clear();
+  StartServer(FixedSecret(0x01), options);
+  StartDevice("cam-1", FixedSecret(0x5a));
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  const std::vector<uint8_t> proof = last_proof_;
+  ASSERT_FALSE(proof.empty());
+  device_->Stop();
+  RunFor(absl::Seconds(15));
+  ASSERT_FALSE(server_->IsAttached("cam-1"));
+  ASSERT_EQ(server_->counters().expired, 1u);
+  const uint64_t attaches = server_->counters().attaches;
+  const uint64_t replays = Dropped(DropReason::kReplay);
+  Inject(device_public_, proof);
+  EXPECT_FALSE(server_->IsAttached("cam-1"));
+  EXPECT_EQ(server_->counters().attaches, attaches);
+  EXPECT_EQ(Dropped(DropReason::kReplay), replays + 1);
+}
+
+// A restarted basestation has forgotten which PROOFs it already accepted, so cookies must carry a
+// per-boot value: a PROOF answered before the restart must not verify after it, even inside the
+// cookie lifetime. Required: no session, dropped as a bad cookie.
+TEST_F(AttachPairTest, ProofFromBeforeABasestationRestartDoesNotVerify) {
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  const std::vector<uint8_t> proof = last_proof_;
+  ASSERT_FALSE(proof.empty());
+  StartServer(FixedSecret(0x01));  // Same server key: a restart of the basestation only.
+  Inject(device_public_, proof);
+  EXPECT_FALSE(server_->IsAttached("cam-1"));
+  EXPECT_EQ(server_->counters().attaches, 0u);
+  EXPECT_EQ(Dropped(DropReason::kBadCookie), 1u);
+}
+
+wire::ConnectRequest MakeConnect(uint64_t request_id, uint8_t session_fill) {
+  wire::ConnectRequest request;
+  request.request_id = request_id;
+  request.session_id.fill(session_fill);
+  request.session_key = crypto::SecretArray<16>::CopyFrom(std::vector<uint8_t>(16, session_fill));
+  request.client_fingerprint.fill(0xAA);
+  request.valid_ms = 5000;
+  return request;
+}
+
+// A repeated CONNECT_REQUEST (same request id, same session) must run the handler once even when
+// the device's small answer cache no longer holds it: a pairing attempt or a session counts once.
+// Required: the handler saw session S1 once, and the second answer is the first one again.
+TEST_F(AttachPairTest, DuplicateConnectRequestAfterAnswerCacheEvictionRunsHandlerOnce) {
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  handler_.allowed.fill(0xAA);
+  auto send_and_collect = [&](const wire::ConnectRequest& request) {
+    EXPECT_THAT(server_->SendConnectRequest("cam-1", request), edgelink::testing::IsOk());
+    Flush();
+    RunFor(absl::Milliseconds(100));
+    std::vector<std::vector<uint8_t>> answers;
+    for (auto& r : server_->TakeReplies()) {
+      answers.push_back(wire::EncodeConnectResponse(std::get<wire::ConnectResponse>(r.reply)));
+    }
+    return answers;
+  };
+  const wire::ConnectRequest r1 = MakeConnect(1, 0x01);
+  const auto first = send_and_collect(r1);
+  ASSERT_EQ(first.size(), 1u);
+  for (uint64_t id = 2; id <= 5; ++id) {  // Four others: R1 falls out of the 4-entry cache.
+    ASSERT_EQ(send_and_collect(MakeConnect(id, static_cast<uint8_t>(id))).size(), 1u);
+  }
+  const auto second = send_and_collect(r1);
+  ASSERT_EQ(second.size(), 1u);
+  wire::SessionId s1;
+  s1.fill(0x01);
+  EXPECT_EQ(std::count(handler_.sessions.begin(), handler_.sessions.end(), s1), 1);
+  EXPECT_EQ(handler_.connects, 5);
+  EXPECT_EQ(second[0], first[0]);
+}
+
+// The same duplicate across a re-attach (the basestation restarted and RESET the device): the
+// request is still the same request. Required: the handler is not run again for session S1.
+TEST_F(AttachPairTest, DuplicateConnectRequestAcrossAReattachRunsHandlerOnce) {
+  RunUntil([&] { return Attached(); }, absl::Seconds(10));
+  handler_.allowed.fill(0xAA);
+  wire::ConnectRequest r1 = MakeConnect(1, 0x01);
+  r1.valid_ms = 60'000;  // A client with a long deadline: resent for a minute.
+  ASSERT_THAT(server_->SendConnectRequest("cam-1", r1), edgelink::testing::IsOk());
+  Flush();
+  RunFor(absl::Milliseconds(100));
+  ASSERT_EQ(server_->TakeReplies().size(), 1u);
+  ASSERT_EQ(handler_.connects, 1);
+
+  StartServer(FixedSecret(0x01));  // Restart: the next keep-alive is answered with a RESET.
+  RunUntil([&] { return Attached(); }, absl::Minutes(2));
+  ASSERT_EQ(device_->counters().resets, 1u);
+  ASSERT_EQ(device_->counters().attaches, 2u);
+
+  ASSERT_THAT(server_->SendConnectRequest("cam-1", r1), edgelink::testing::IsOk());
+  Flush();
+  RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(server_->TakeReplies().size(), 1u);
+  wire::SessionId s1;
+  s1.fill(0x01);
+  EXPECT_EQ(std::count(handler_.sessions.begin(), handler_.sessions.end(), s1), 1);
+  EXPECT_EQ(handler_.connects, 1);
 }
 
 }  // namespace

@@ -129,8 +129,8 @@ class CountingHandler final : public device::RequestHandler {
   CountingHandler(device::RequestHandler* inner, std::atomic<int64_t>* accepted)
       : inner_(inner), accepted_(accepted) {}
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
-                                         absl::Time now) override {
-    wire::ConnectResponse response = inner_->OnConnectRequest(request, now);
+                                         const wire::Nonce& device_nonce, absl::Time now) override {
+    wire::ConnectResponse response = inner_->OnConnectRequest(request, device_nonce, now);
     if (response.verdict == wire::ConnectVerdict::kAccepted) accepted_->fetch_add(1);
     return response;
   }

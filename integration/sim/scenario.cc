@@ -130,7 +130,8 @@ absl::Status Basestation::RestartRelay() {
 }
 
 void Basestation::Connect(const std::string& device_id, const wire::Fingerprint& client,
-                          std::vector<wire::Candidate> client_candidates, absl::Time deadline,
+                          std::vector<wire::Candidate> client_candidates,
+                          const wire::Nonce& client_nonce, absl::Time deadline,
                           ConnectDone done) {
   ++counters_.connects;
   if (!attach_->IsAttached(device_id)) {
@@ -140,6 +141,7 @@ void Basestation::Connect(const std::string& device_id, const wire::Fingerprint&
   auto request = std::make_unique<wire::ConnectRequest>();
   sim_->random().Fill(absl::MakeSpan(request->session_id));
   sim_->random().Fill(request->session_key.mutable_span());
+  request->client_nonce = client_nonce;
   request->client_fingerprint = client;
   request->client_name = "sim-client";
   request->client_candidates = std::move(client_candidates);
@@ -156,6 +158,7 @@ void Basestation::Connect(const std::string& device_id, const wire::Fingerprint&
     sim_->random().Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&id), sizeof(id)));
   }
   request->request_id = id;
+  request->valid_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(deadline - sim_->now()));
   (void)attach_->SendConnectRequest(device_id, *request);
   // broker.cc takes the device's address when the request goes out, and hands it to the client
   // as a server-reflexive candidate.
@@ -186,6 +189,7 @@ void Basestation::OnReplies(std::vector<basestation::DeviceReply> replies) {
     BrokeredSession session;
     session.session_id = pending.request->session_id;
     session.session_key = crypto::SecretBytes::CopyFrom(pending.request->session_key.span());
+    session.device_nonce = response->device_nonce;
     session.device_candidates = response->device_candidates;
     if (pending.reflexive.has_value()) {
       session.device_candidates.push_back(
@@ -229,6 +233,8 @@ void Basestation::OnAlarm() {
         expired.push_back(id);
       } else {
         ++counters_.connect_resends;
+        pending.request->valid_ms =
+            static_cast<uint32_t>(absl::ToInt64Milliseconds(pending.deadline - now));
         (void)attach_->SendConnectRequest(pending.device_id, *pending.request);
       }
     }
@@ -315,6 +321,7 @@ channel::PeerConnection* DeviceApp::peer() const {
 }
 
 wire::ConnectResponse DeviceApp::OnConnectRequest(const wire::ConnectRequest& request,
+                                                  const wire::Nonce& device_nonce,
                                                   absl::Time now) {
   wire::ConnectResponse response;
   response.request_id = request.request_id;
@@ -322,6 +329,8 @@ wire::ConnectResponse DeviceApp::OnConnectRequest(const wire::ConnectRequest& re
   options.side = channel::Side::kDevice;
   options.session_id = request.session_id;
   options.session_key = crypto::SecretBytes::CopyFrom(request.session_key.span());
+  options.client_nonce = request.client_nonce;
+  options.device_nonce = device_nonce;
   options.remote_candidates = request.client_candidates;
   options.relay = request.relay;
   options.relay_ticket = request.relay_ticket;
@@ -476,12 +485,13 @@ void ClientApp::StartBroker() {
   }
   wire::Fingerprint fingerprint;
   fingerprint.fill(0xAA);
+  sim_->random().Fill(absl::MakeSpan(client_nonce_));
   // The control channel (gRPC over TLS in production): one reliable message each way.
   const absl::Time deadline = sim_->now() + kConnectDeadline;
   sim_->Schedule(sim_->now() + control_delay_, [this, fingerprint, deadline,
                                                 candidates = std::move(candidates)] {
     basestation_->Connect(
-        device_id_, fingerprint, candidates, deadline,
+        device_id_, fingerprint, candidates, client_nonce_, deadline,
         [this](absl::StatusOr<BrokeredSession> session) {
           auto shared = std::make_shared<absl::StatusOr<BrokeredSession>>(std::move(session));
           sim_->Schedule(sim_->now() + control_delay_,
@@ -500,6 +510,8 @@ void ClientApp::OnBrokered(absl::StatusOr<BrokeredSession> session) {
   options.side = channel::Side::kClient;
   options.session_id = session->session_id;
   options.session_key = std::move(session->session_key);
+  options.client_nonce = client_nonce_;
+  options.device_nonce = session->device_nonce;
   options.remote_candidates = session->device_candidates;
   options.relay = session->relay;
   options.relay_ticket = session->relay_ticket;

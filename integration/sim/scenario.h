@@ -58,6 +58,7 @@ class ExtraSockets {
 struct BrokeredSession {
   wire::SessionId session_id{};
   crypto::SecretBytes session_key;
+  wire::Nonce device_nonce{};
   std::vector<wire::Candidate> device_candidates;
   net::Endpoint relay;
   std::vector<uint8_t> relay_ticket;
@@ -99,8 +100,8 @@ class Basestation {
   // kUnavailable (not attached), kPermissionDenied (refused), kResourceExhausted (busy),
   // kDeadlineExceeded (silent until `deadline`).
   void Connect(const std::string& device_id, const wire::Fingerprint& client,
-               std::vector<wire::Candidate> client_candidates, absl::Time deadline,
-               ConnectDone done);
+               std::vector<wire::Candidate> client_candidates, const wire::Nonce& client_nonce,
+               absl::Time deadline, ConnectDone done);
 
   net::Endpoint attach_address() const { return attach_socket_->local(); }
   net::Endpoint relay_address() const { return relay_socket_->local(); }
@@ -182,6 +183,7 @@ class DeviceApp : public device::RequestHandler {
 
   // device::RequestHandler
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
+                                         const wire::Nonce& device_nonce,
                                          absl::Time now) override;
   wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request,
                                        absl::Time now) override;
@@ -286,6 +288,7 @@ class ClientApp {
   State state_ = State::kIdle;
   absl::Status status_;
   std::string device_id_;
+  wire::Nonce client_nonce_{};  // This connect's randomness for the channel keys.
   std::optional<net::Endpoint> reflexive_;
   int reflect_tries_ = 0;
   absl::Time reflect_deadline_ = absl::InfiniteFuture();

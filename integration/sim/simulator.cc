@@ -5,10 +5,15 @@
 #include <random>
 #include <utility>
 
+#include "common/crypto/nonce_ledger.h"
+
 namespace edgelink::sim {
 
 Simulator::Simulator(uint64_t seed)
-    : now_(absl::FromUnixSeconds(kStartUnixSeconds)), random_(seed) {}
+    : now_(absl::FromUnixSeconds(kStartUnixSeconds)), random_(seed) {
+  // A new world: it may replay another's seed (nat_grid runs one world per cell).
+  crypto::NonceLedgerReset();
+}
 
 void Simulator::Schedule(absl::Time at, std::function<void()> task) {
   events_.push_back({std::max(at, now_), next_sequence_++, std::move(task)});

@@ -121,9 +121,9 @@ class CountingHandler final : public device::RequestHandler {
   CountingHandler(device::RequestHandler* inner, std::atomic<uint64_t>* connects)
       : inner_(inner), connects_(connects) {}
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
-                                         absl::Time now) override {
+                                         const wire::Nonce& device_nonce, absl::Time now) override {
     connects_->fetch_add(1, std::memory_order_relaxed);
-    return inner_->OnConnectRequest(request, now);
+    return inner_->OnConnectRequest(request, device_nonce, now);
   }
   wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request,
                                        absl::Time now) override {

@@ -168,7 +168,7 @@ class OneDevice : public basestation::DeviceDirectory {
 class Handler : public device::RequestHandler {
  public:
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
-                                         absl::Time) override {
+                                         const wire::Nonce&, absl::Time) override {
     wire::ConnectResponse response;
     response.request_id = request.request_id;
     response.verdict = wire::ConnectVerdict::kAccepted;
@@ -268,6 +268,8 @@ int Main() {
     if (i % 2 == 1) {
       wire::ConnectRequest request;
       request.request_id = i;
+      request.session_id.fill(static_cast<uint8_t>(i));
+      request.valid_ms = 5000;
       request.session_key = crypto::SecretArray<wire::kSessionKeySize>::CopyFrom(
           std::vector<uint8_t>(wire::kSessionKeySize, static_cast<uint8_t>(i)));
       request.client_name = "phone";

@@ -140,10 +140,12 @@ class Harness {
         const uint8_t flags = bytes.TakeByte();
         wire::Proof proof;
         if ((flags & 8) != 0) {
-          proof.timestamp_s = bytes.TakeU64();
+          proof.timestamp_ms = bytes.TakeU64();
         } else {
           const auto delta = static_cast<int8_t>(bytes.TakeByte());
-          proof.timestamp_s = static_cast<uint64_t>(absl::ToUnixSeconds(world_.now) + delta);
+          // Half-second steps: +-63 s spans the cookie's lifetime and the clock-skew edge.
+          proof.timestamp_ms =
+              static_cast<uint64_t>(absl::ToUnixMillis(world_.now) + int64_t{delta} * 500);
         }
         const absl::Span<const uint8_t> device_nonce = bytes.TakeBytes(wire::kNonceSize);
         std::copy(device_nonce.begin(), device_nonce.end(), proof.device_nonce.begin());

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "common/crypto/nonce_ledger.h"
 #include "tools/fuzz/fuzz_input.h"
 
 namespace edgelink::fuzz {
@@ -27,11 +28,28 @@ T ValueOr(absl::StatusOr<T> value, const char* what) {
   return *std::move(value);
 }
 
+// Seals as a holder of the session keys would, with packet numbers the fuzzer picks: an attacker's
+// packets, so kept out of the nonce ledger, which judges our own seals.
 std::vector<uint8_t> Seal(crypto::Aead& aead, const wire::DirectionKeys& keys,
-                          wire::PacketType type, uint64_t connection_id, uint64_t packet_number,
+                          const wire::Nonce& session_nonce, wire::PacketType type,
+                          uint64_t connection_id, uint64_t packet_number,
                           absl::Span<const uint8_t> body) {
-  return ValueOr(wire::SealPacket(aead, keys, {type, connection_id, packet_number}, body),
+  const crypto::NonceLedgerExemption attacker;
+  const wire::Header header{type, connection_id, packet_number};
+  return ValueOr(wire::SealPacket(aead, keys, header, body,
+                                  wire::CarriesSessionNonce(header)
+                                      ? absl::MakeConstSpan(session_nonce)
+                                      : absl::Span<const uint8_t>()),
                  "SealPacket");
+}
+
+// The per-boot value the world's AttachServer draws first from its random source (seed 1), so
+// that MakeProof can compute the cookies that server gives.
+wire::Nonce ServerBootNonce() {
+  testing::SeededRandom server_random{1};
+  wire::Nonce boot;
+  server_random.Fill(absl::MakeSpan(boot));
+  return boot;
 }
 
 }  // namespace
@@ -43,7 +61,7 @@ absl::StatusOr<basestation::DeviceCredentials> OneDeviceDirectory::FindDevice(
 }
 
 wire::ConnectResponse EchoRequestHandler::OnConnectRequest(const wire::ConnectRequest& request,
-                                                           absl::Time) {
+                                                           const wire::Nonce&, absl::Time) {
   wire::ConnectResponse response;
   response.request_id = request.request_id;
   response.verdict = request.client_fingerprint[0] % 2 == 0 ? wire::ConnectVerdict::kAccepted
@@ -91,15 +109,19 @@ AttachWorld::AttachWorld(Stage stage) : now(StartTime()) {
   const wire::Hello hello = ValueOr(wire::ParseHello(body(hello_)), "HELLO does not parse");
   const wire::Challenge challenge =
       ValueOr(wire::ParseChallenge(body(challenge_)), "CHALLENGE does not parse");
-  keys_ = std::make_unique<wire::AttachKeys>(ValueOr(
+  const wire::AttachKeys keys = ValueOr(
       wire::DeriveAttachKeys(DeviceSecret(), hello.device_nonce, challenge.server_nonce),
-      "DeriveAttachKeys"));
+      "DeriveAttachKeys");
+  // Before the PROOF there is no session: keys under an all-zero session nonce, which open nothing.
+  keys_ = std::make_unique<wire::SessionKeys>(wire::DeriveSessionKeys(keys, session_nonce_));
   if (stage == Stage::kHello) return;
 
   client_->OnPacket(ServerAddress(), challenge_, now);
   proof_ = Single(client_->TakeOutgoing(), "no PROOF");
   server_->OnPacket(DeviceAddress(), proof_, now);
   attached_ = Single(server_->TakeOutgoing(), "no ATTACHED");
+  if (!wire::PeekSessionNonce(attached_, &session_nonce_)) SetupFailed("ATTACHED too short");
+  keys_ = std::make_unique<wire::SessionKeys>(wire::DeriveSessionKeys(keys, session_nonce_));
   server_->TakePresenceEvents();
   connection_id_ = ValueOr(wire::ParseHeader(attached_), "ATTACHED header").connection_id;
   if (stage == Stage::kProof) return;
@@ -112,18 +134,20 @@ AttachWorld::AttachWorld(Stage stage) : now(StartTime()) {
 std::vector<uint8_t> AttachWorld::SealToServer(wire::PacketType type, uint64_t connection_id,
                                                uint64_t packet_number,
                                                absl::Span<const uint8_t> body) {
-  return Seal(*aead_, keys_->device_to_server, type, connection_id, packet_number, body);
+  return Seal(*aead_, keys_->device_to_server, session_nonce_, type, connection_id, packet_number,
+              body);
 }
 
 std::vector<uint8_t> AttachWorld::SealToDevice(wire::PacketType type, uint64_t connection_id,
                                                uint64_t packet_number,
                                                absl::Span<const uint8_t> body) {
-  return Seal(*aead_, keys_->server_to_device, type, connection_id, packet_number, body);
+  return Seal(*aead_, keys_->server_to_device, session_nonce_, type, connection_id, packet_number,
+              body);
 }
 
 std::vector<uint8_t> AttachWorld::ResetFor(uint64_t connection_id) {
   const wire::ServerSecrets secrets =
-      ValueOr(wire::DeriveServerSecrets(ServerKey()), "DeriveServerSecrets");
+      ValueOr(wire::DeriveServerSecrets(ServerKey(), ServerBootNonce()), "DeriveServerSecrets");
   return wire::BuildReset(connection_id, {wire::ComputeResetToken(secrets, connection_id)});
 }
 
@@ -135,9 +159,9 @@ std::vector<uint8_t> AttachWorld::MakeProof(const net::Endpoint& from, wire::Pro
                                             bool genuine_cookie, bool genuine_proof) {
   if (genuine_cookie) {
     static const wire::ServerSecrets* secrets = new wire::ServerSecrets(
-        ValueOr(wire::DeriveServerSecrets(ServerKey()), "DeriveServerSecrets"));
+        ValueOr(wire::DeriveServerSecrets(ServerKey(), ServerBootNonce()), "DeriveServerSecrets"));
     proof.cookie = wire::ComputeCookie(*secrets, from, proof.device_id, proof.device_nonce,
-                                       proof.server_nonce, proof.timestamp_s);
+                                       proof.server_nonce, proof.timestamp_ms);
   }
   if (genuine_proof) {
     const wire::AttachKeys keys = ValueOr(

@@ -40,7 +40,7 @@ class OneDeviceDirectory : public basestation::DeviceDirectory {
 class EchoRequestHandler : public device::RequestHandler {
  public:
   wire::ConnectResponse OnConnectRequest(const wire::ConnectRequest& request,
-                                         absl::Time now) override;
+                                         const wire::Nonce& device_nonce, absl::Time now) override;
   wire::DeviceResponse OnDeviceRequest(const wire::DeviceRequest& request,
                                        absl::Time now) override;
 };
@@ -77,8 +77,8 @@ class AttachWorld {
   // The session's connection id from the ATTACHED header (0 in kHello).
   uint64_t connection_id() const { return connection_id_; }
 
-  // SealToServer / SealToDevice seal `body` under the handshake's keys, as the device or the
-  // basestation would.
+  // SealToServer / SealToDevice seal `body` under the session's keys (from the ATTACHED's session
+  // nonce), as the device or the basestation would.
   std::vector<uint8_t> SealToServer(wire::PacketType type, uint64_t connection_id,
                                     uint64_t packet_number, absl::Span<const uint8_t> body);
   std::vector<uint8_t> SealToDevice(wire::PacketType type, uint64_t connection_id,
@@ -99,7 +99,8 @@ class AttachWorld {
   std::unique_ptr<basestation::AttachServer> server_;
   std::unique_ptr<device::AttachClient> client_;
   std::unique_ptr<crypto::Aead> aead_;
-  std::unique_ptr<wire::AttachKeys> keys_;
+  std::unique_ptr<wire::SessionKeys> keys_;
+  wire::Nonce session_nonce_{};  // From the ATTACHED (zero before the PROOF).
   std::vector<uint8_t> hello_, challenge_, proof_, attached_;
   uint64_t connection_id_ = 0;
 };

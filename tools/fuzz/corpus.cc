@@ -101,6 +101,8 @@ wire::ConnectRequest SampleConnectRequest(uint64_t id, bool with_relay) {
   request.request_id = id;
   request.session_id.fill(0x31);
   request.session_key = crypto::SecretArray<wire::kSessionKeySize>::CopyFrom(Bytes(16, 0x32));
+  request.client_nonce.fill(0x34);
+  request.valid_ms = 5000;
   request.client_fingerprint = FingerprintOf(0x40);
   request.client_name = "alice's phone";
   request.client_candidates = {{wire::Candidate::Kind::kHost, V4(5, 5000)},
@@ -145,7 +147,7 @@ std::vector<Seed> AttachPacketSeeds() {
   seeds.Add("connect_response",
             Script().Add(2, sealed(wire::PacketType::kConnectResponse, 2, 0,
                                    wire::EncodeConnectResponse(
-                                       {7, wire::ConnectVerdict::kAccepted,
+                                       {7, wire::ConnectVerdict::kAccepted, {},
                                         {{wire::Candidate::Kind::kHost, V4(2, 6000)},
                                          {wire::Candidate::Kind::kRelay, V6(2, 6000)}}}))));
   seeds.Add("device_response",
@@ -252,9 +254,9 @@ std::vector<Seed> WireParserSeeds() {
   hello.device_nonce.fill(7);
   wire::Challenge challenge;
   challenge.server_nonce.fill(8);
-  challenge.timestamp_s = 1700000000;
+  challenge.timestamp_ms = 1700000000000;
   challenge.cookie.fill(9);
-  wire::Proof proof{"cam-1", hello.device_nonce, challenge.server_nonce, 1700000000,
+  wire::Proof proof{"cam-1", hello.device_nonce, challenge.server_nonce, 1700000000000,
                     challenge.cookie, {}};
   proof.proof.fill(10);
   wire::Reset reset;
@@ -271,7 +273,7 @@ std::vector<Seed> WireParserSeeds() {
   add("connect_request", 8, wire::EncodeConnectRequest(SampleConnectRequest(1, true)));
   add("connect_request_no_relay", 8, wire::EncodeConnectRequest(SampleConnectRequest(2, false)));
   add("connect_response", 9,
-      wire::EncodeConnectResponse({3, wire::ConnectVerdict::kBusy,
+      wire::EncodeConnectResponse({3, wire::ConnectVerdict::kBusy, {},
                                    {{wire::Candidate::Kind::kPredicted, V4(3, 3)}}}));
   add("device_request", 10,
       wire::EncodeDeviceRequest(SampleDeviceRequest(4, wire::kMethodPair, Bytes(33, 1))));
@@ -284,12 +286,17 @@ std::vector<Seed> WireParserSeeds() {
     add("endpoint_v6", 12, v6.bytes());
   }
   {
-    const wire::AttachKeys keys = WireFuzzKeys();
+    const wire::SessionKeys keys = WireFuzzKeys();
+    const wire::Nonce session_nonce = WireFuzzSessionNonce();
     std::unique_ptr<crypto::Aead> aead =
         ValueOr(crypto::Aead::New(crypto::SecretBytes(crypto::Aead::kKeySize)), "Aead::New");
     auto seal = [&](const wire::DirectionKeys& direction, wire::PacketType type,
                     const Bytes& body) {
-      return ValueOr(wire::SealPacket(*aead, direction, {type, 0x100000001, 3}, body),
+      const wire::Header header{type, 0x100000001, 3};
+      return ValueOr(wire::SealPacket(*aead, direction, header, body,
+                                      wire::CarriesSessionNonce(header)
+                                          ? absl::MakeConstSpan(session_nonce)
+                                          : absl::Span<const uint8_t>()),
                      "SealPacket");
     };
     add("packet_hello", 13, wire::BuildHello(hello));

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "common/crypto/nonce_ledger.h"
 #include "tools/fuzz/fuzz_input.h"
 
 namespace edgelink::fuzz {
@@ -78,7 +79,8 @@ PeerWorld::PeerWorld() : now(StartTime()) {
                     "PeerConnection::New (device)");
   aead_ = ValueOr(crypto::Aead::New(crypto::SecretBytes(crypto::Aead::kKeySize)), "Aead::New");
   const channel::SessionSecrets secrets =
-      ValueOr(channel::DeriveSessionSecrets(session_id, SessionKey()), "DeriveSessionSecrets");
+      ValueOr(channel::DeriveSessionSecrets(session_id, SessionKey(), {}, {}),
+              "DeriveSessionSecrets");
   channel::KeyChain generation0 =
       ValueOr(channel::KeyChain::New(secrets.device_to_client.Clone()), "KeyChain::New");
   device_keys_[1] = std::make_unique<channel::KeyChain>(
@@ -141,6 +143,9 @@ std::vector<uint8_t> PeerWorld::SealFromDevice(channel::PeerPacketType type, boo
                                                uint64_t packet_number,
                                                absl::Span<const uint8_t> payload) {
   const channel::PeerHeader header{type, next_keys, client_->channel_id(), packet_number};
+  // The fuzzer's packets, sealed as the device would but with numbers it picks: an attacker's,
+  // kept out of the nonce ledger, which judges our own seals.
+  const crypto::NonceLedgerExemption attacker;
   return ValueOr(channel::SealPeerPacket(*aead_, device_keys_[next_keys ? 1 : 0]->keys(), header,
                                          payload),
                  "SealPeerPacket");

@@ -72,7 +72,7 @@ Bytes EncodeReset(const wire::Reset& r) {
 
 struct Keys {
   std::unique_ptr<crypto::Aead> aead;
-  wire::AttachKeys keys;
+  wire::SessionKeys keys;
 };
 
 // Fixed session keys (wire_world.h): the point is to reach the body parsers through OpenPacket.

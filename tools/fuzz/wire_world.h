@@ -12,7 +12,14 @@
 
 namespace edgelink::fuzz {
 
-inline wire::AttachKeys WireFuzzKeys() {
+// The session nonce the fixed keys are derived with, which sealed ATTACHED packets carry.
+inline wire::Nonce WireFuzzSessionNonce() {
+  wire::Nonce session_nonce;
+  session_nonce.fill(3);
+  return session_nonce;
+}
+
+inline wire::SessionKeys WireFuzzKeys() {
   const crypto::SecretBytes secret = crypto::SecretBytes::CopyFrom(std::vector<uint8_t>(32, 0x5a));
   wire::Nonce device_nonce{}, server_nonce{};
   device_nonce.fill(1);
@@ -20,7 +27,7 @@ inline wire::AttachKeys WireFuzzKeys() {
   absl::StatusOr<wire::AttachKeys> keys =
       wire::DeriveAttachKeys(secret, device_nonce, server_nonce);
   if (!keys.ok()) std::abort();
-  return *std::move(keys);
+  return wire::DeriveSessionKeys(*keys, WireFuzzSessionNonce());
 }
 
 }  // namespace edgelink::fuzz
