@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then runs the whole suite three times,
-# plain, under ASan+UBSan and under TSan, and ends with the totals of all three alone on a line:
-# "N passed, N failed".
+# plain, under ASan+UBSan with the nonce ledger (every AES-GCM seal checked against all earlier
+# ones: common/crypto/nonce_ledger.h), and under TSan, and ends with the totals of all three alone
+# on a line: "N passed, N failed".
 # After them, each fuzzer runs for 15 s (EDGELINK_CI_FUZZ_SECONDS) and counts as one test.
 #   tools/test.sh            all three runs and the fuzzers
 #   tools/test.sh --quick    the plain run only
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh || exit 1
 
 configs=("plain")
-[[ ${1:-} == --quick ]] || configs+=("asan+ubsan" "tsan")
+[[ ${1:-} == --quick ]] || configs+=("asan+ubsan+nonce_ledger" "tsan")
 
 passed=0
 failed=0
@@ -20,8 +21,8 @@ common=()
 for config in "${configs[@]}"; do
   flags=()
   # Suppression files by absolute path: Bazel does not expand the workspace in --test_env.
-  [[ $config == asan+ubsan ]] && flags=(--config=asan --config=ubsan
-    "--test_env=LSAN_OPTIONS=suppressions=$PWD/tools/sanitizers/lsan.supp")
+  [[ $config == asan+ubsan+nonce_ledger ]] && flags=(--config=asan --config=ubsan
+    --config=nonce_ledger "--test_env=LSAN_OPTIONS=suppressions=$PWD/tools/sanitizers/lsan.supp")
   # TSan: .bazelrc's TSAN_OPTIONS plus the suppressions (tools/sanitizers/tsan.supp says why).
   tsan_options=ignore_noninstrumented_modules=1:halt_on_error=1
   [[ $config == tsan ]] && flags=(--config=tsan
