@@ -185,17 +185,17 @@ void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8
   absl::StatusOr<wire::AttachKeys> keys =
       wire::DeriveAttachKeys(device->secret, proof->device_nonce, proof->server_nonce);
   if (!keys.ok() || !wire::VerifyProof(*keys, *proof)) return Drop(DropReason::kBadProof);
-  // Every key we seal with from here on mixes in a session nonce drawn now: no PROOF, replayed or
-  // not, can bring back earlier keys.
+  // Every key we seal with from here on mixes in a session nonce drawn for it: no PROOF, replayed
+  // or not, can bring back earlier keys.
   wire::Nonce session_nonce;
-  random_->Fill(absl::MakeSpan(session_nonce));
-  wire::SessionKeys session_keys = wire::DeriveSessionKeys(*keys, session_nonce);
   if (device->revoked) {
+    random_->Fill(absl::MakeSpan(session_nonce));
     // The device proved who it is, so it may learn, authenticated, that it should stop trying.
     Drop(DropReason::kRevoked);
     const wire::Header header{PacketType::kDetach, 0, 0};
     absl::StatusOr<std::vector<uint8_t>> detach =
-        wire::SealPacket(*aead_, session_keys.server_to_device, header,
+        wire::SealPacket(*aead_, wire::DeriveSessionKeys(*keys, session_nonce).server_to_device,
+                         header,
                          wire::EncodeDetach({wire::DetachReason::kRevoked}), session_nonce);
     if (!detach.ok()) abort();
     ++counters_.packets_sent;
@@ -224,6 +224,8 @@ void AttachServer::HandleProof(const net::Endpoint& from, absl::Span<const uint8
   uint32_t random32 = 0;
   while (random32 == 0) random_->Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(&random32), 4));
   AttachSession& session = sessions_.Insert(proof->device_id, random32);
+  random_->Fill(absl::MakeSpan(session_nonce));
+  wire::SessionKeys session_keys = wire::DeriveSessionKeys(*keys, session_nonce);
   session.address = from;
   session.rx = std::move(session_keys.device_to_server);
   session.tx = std::move(session_keys.server_to_device);

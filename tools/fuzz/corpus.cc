@@ -17,6 +17,7 @@
 #include "basestation/relay/relay.h"
 #include "common/channel/channel_crypto.h"
 #include "common/crypto/aead.h"
+#include "common/crypto/nonce_ledger.h"
 #include "common/rpc/rpc.h"
 #include "common/wire/attach_crypto.h"
 #include "common/wire/bytes.h"
@@ -293,6 +294,7 @@ std::vector<Seed> WireParserSeeds() {
     auto seal = [&](const wire::DirectionKeys& direction, wire::PacketType type,
                     const Bytes& body) {
       const wire::Header header{type, 0x100000001, 3};
+      const crypto::NonceLedgerExemption crafted;  // Seeds, sealed as an attacker with keys would.
       return ValueOr(wire::SealPacket(*aead, direction, header, body,
                                       wire::CarriesSessionNonce(header)
                                           ? absl::MakeConstSpan(session_nonce)
