@@ -88,6 +88,8 @@ crypto::SecretBytes AttachWorld::ServerKey() {
 }
 
 AttachWorld::AttachWorld(Stage stage) : now(StartTime()) {
+  // A world of its own, replaying the same fixed keys and seeds as every other one.
+  crypto::NonceLedgerReset();
   server_ = ValueOr(basestation::AttachServer::New({}, ServerKey(), &directory_, &server_random_),
                     "AttachServer::New");
   device::AttachClientOptions options;

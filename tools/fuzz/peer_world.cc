@@ -45,6 +45,8 @@ crypto::SecretBytes PeerWorld::SessionKey() {
 }
 
 PeerWorld::PeerWorld() : now(StartTime()) {
+  // A world of its own, replaying the same fixed keys and seeds as every other one.
+  crypto::NonceLedgerReset();
   const basestation::RelayKey relay_key = FixedRelayKey();
   relay_ = ValueOr(basestation::RelayServer::New({}, relay_key), "RelayServer::New");
   basestation::RelaySessionId relay_session;
