@@ -4,9 +4,11 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "common/channel/channel_crypto.h"
 #include "common/crypto/hkdf.h"
 #include "common/status/status_macros.h"
 #include "common/wire/bytes.h"
@@ -79,7 +81,20 @@ absl::Status CheckTicket(crypto::HmacSha256& hmac, const RelayTicket& ticket, in
   return absl::OkStatus();
 }
 
+// The channel id of a peer packet (bytes 2..10), which is at least kPeerHeaderSize long.
+uint64_t PacketChannelId(const uint8_t* packet) {
+  uint64_t channel_id = 0;
+  for (int i = 2; i < 10; ++i) channel_id = channel_id << 8 | packet[i];
+  return channel_id;
+}
+
 }  // namespace
+
+uint64_t RelayChannelId(const RelaySessionId& session_id) {
+  static_assert(std::is_same_v<RelaySessionId, wire::SessionId>,
+                "a relay session id is a peer session id");
+  return channel::ChannelIdOf(session_id);
+}
 
 absl::StatusOr<RelayKey> RelayKey::Derive(const crypto::SecretBytes& secret) {
   if (secret.size() < 32) return absl::InvalidArgumentError("relay secret must be 32 bytes");
@@ -160,6 +175,8 @@ absl::string_view RelayDropReasonName(RelayDropReason reason) {
       return "rate_limited";
     case RelayDropReason::kTooManySessions:
       return "too_many_sessions";
+    case RelayDropReason::kChannelCollision:
+      return "channel_collision";
   }
   return "?";
 }
@@ -170,17 +187,11 @@ uint64_t RelayCounters::dropped_total() const {
   return total;
 }
 
-size_t RelayServer::IdHash::operator()(uint32_t slot) const {
-  return (*this)(relay->sessions_[slot].id);
+size_t RelayServer::ChannelHash::operator()(uint32_t slot) const {
+  return (*this)(RelayChannelId(relay->sessions_[slot].id));
 }
-size_t RelayServer::IdHash::operator()(const RelaySessionId& id) const {
-  return absl::Hash<RelaySessionId>()(id);
-}
-size_t RelayServer::AddressHash::operator()(AddressKey key) const {
-  return (*this)(relay->sessions_[key >> 1].peer[key & 1]);
-}
-size_t RelayServer::AddressHash::operator()(const net::Endpoint& address) const {
-  return absl::Hash<net::Endpoint>()(address);
+size_t RelayServer::ChannelHash::operator()(uint64_t channel_id) const {
+  return absl::Hash<uint64_t>()(channel_id);
 }
 
 absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::New(RelayOptions options,
@@ -206,8 +217,7 @@ RelayServer::RelayServer(RelayOptions options, crypto::HmacSha256 mac)
     : options_(std::move(options)),
       idle_ns_(absl::ToInt64Nanoseconds(options_.idle_timeout)),
       mac_(std::move(mac)),
-      by_id_(0, IdHash{this}, IdEq{this}),
-      by_address_(0, AddressHash{this}, AddressEq{this}) {}
+      by_channel_(0, ChannelHash{this}, ChannelEq{this}) {}
 
 std::optional<net::Endpoint> RelayServer::OnPacket(const net::Endpoint& from,
                                                    absl::Span<const uint8_t> packet,
@@ -227,15 +237,25 @@ std::optional<net::Endpoint> RelayServer::OnPacket(const net::Endpoint& from,
     return std::nullopt;
   }
 
-  // The hot path: one hash lookup, a deadline check and the token bucket.
-  auto it = by_address_.find(from);
-  if (it == by_address_.end()) {
+  // The hot path: one hash lookup (by channel id), the sender's side, a deadline check and the
+  // token bucket.
+  if (packet[0] != channel::kPeerPacketMarker || packet.size() < channel::kPeerHeaderSize) {
+    Drop(RelayDropReason::kMalformed);
+    return std::nullopt;
+  }
+  auto it = by_channel_.find(PacketChannelId(packet.data()));
+  if (it == by_channel_.end()) {
     Drop(RelayDropReason::kUnbound);
     return std::nullopt;
   }
-  const uint32_t slot = *it >> 1;
-  const int side = static_cast<int>(*it & 1);
+  const uint32_t slot = *it;
   Session& session = sessions_[slot];
+  // The sides' addresses differ (HandleBind); an unbound side's is unset, never a real source.
+  const int side = from == session.peer[0] ? 0 : from == session.peer[1] ? 1 : -1;
+  if (side < 0 || !from.is_set()) {
+    Drop(RelayDropReason::kUnbound);
+    return std::nullopt;
+  }
   if (now_ns >= SessionDeadline(session)) {
     // Over its deadline before OnTimeout ran: it is already gone.
     ++counters_.sessions_expired;
@@ -300,15 +320,19 @@ void RelayServer::HandleBind(const net::Endpoint& from, absl::Span<const uint8_t
 
   const int64_t expiry_ns = ExpiryNanos(ticket.expiry_unix_s);
   uint32_t slot;
-  auto it = by_id_.find(ticket.session_id);
-  if (it != by_id_.end() && now_ns >= SessionDeadline(sessions_[*it])) {
+  auto it = by_channel_.find(RelayChannelId(ticket.session_id));
+  if (it != by_channel_.end() && now_ns >= SessionDeadline(sessions_[*it])) {
     // Idle past its timeout but not yet swept: start over rather than revive stale addresses.
     ++counters_.sessions_expired;
     EndSession(*it);
-    it = by_id_.end();
+    it = by_channel_.end();
   }
-  if (it == by_id_.end()) {
-    if (by_id_.size() >= options_.max_sessions) {
+  if (it != by_channel_.end() && sessions_[*it].id != ticket.session_id) {
+    // Another live session has this channel id: its packets could not be told apart.
+    return Drop(RelayDropReason::kChannelCollision);
+  }
+  if (it == by_channel_.end()) {
+    if (by_channel_.size() >= options_.max_sessions) {
       return Drop(RelayDropReason::kTooManySessions);
     }
     slot = NewSession(ticket.session_id, expiry_ns, now_ns);
@@ -321,30 +345,15 @@ void RelayServer::HandleBind(const net::Endpoint& from, absl::Span<const uint8_t
   ++counters_.binds;
   Session& session = sessions_[slot];
   const bool was_complete = session.peer[0].is_set() && session.peer[1].is_set();
-  if (session.peer[side] != from) BindSide(slot, side, from);
+  // A side moves to the BIND's address (NAT rebinding); other sessions bound at that address keep
+  // it. Within this session the address leaves the other side if it was there.
+  if (session.peer[side ^ 1] == from) session.peer[side ^ 1] = net::Endpoint();
+  session.peer[side] = from;
   const bool complete = session.peer[0].is_set() && session.peer[1].is_set();
   QueueBound(from, session.id, complete ? RelayBoundState::kBound : RelayBoundState::kWaiting);
   if (complete && !was_complete) {
     QueueBound(session.peer[side ^ 1], session.id, RelayBoundState::kBound);
   }
-}
-
-void RelayServer::BindSide(uint32_t slot, int side, const net::Endpoint& address) {
-  // The address may be bound elsewhere (another session, or the other side of this one): it
-  // moves here, and what it leaves is unbound.
-  auto previous = by_address_.find(address);
-  if (previous != by_address_.end()) UnbindSide(*previous >> 1, static_cast<int>(*previous & 1));
-  UnbindSide(slot, side);
-  sessions_[slot].peer[side] = address;
-  by_address_.insert(slot << 1 | static_cast<uint32_t>(side));
-}
-
-void RelayServer::UnbindSide(uint32_t slot, int side) {
-  Session& session = sessions_[slot];
-  if (!session.peer[side].is_set()) return;
-  // Erased by key while the slot still holds the address the index hashed.
-  by_address_.erase(slot << 1 | static_cast<uint32_t>(side));
-  session.peer[side] = net::Endpoint();
 }
 
 uint32_t RelayServer::NewSession(const RelaySessionId& id, int64_t expiry_ns, int64_t now_ns) {
@@ -363,17 +372,17 @@ uint32_t RelayServer::NewSession(const RelaySessionId& id, int64_t expiry_ns, in
   session.last_ns = now_ns;
   session.tokens = options_.session_burst_bytes;
   session.in_use = true;
-  by_id_.insert(slot);
+  by_channel_.insert(slot);
   ++counters_.sessions;
   PushDeadline(slot);
   return slot;
 }
 
 void RelayServer::EndSession(uint32_t slot) {
-  UnbindSide(slot, 0);
-  UnbindSide(slot, 1);
-  by_id_.erase(slot);
+  // Erased by key while the slot still holds the id the index hashed.
+  by_channel_.erase(slot);
   Session& session = sessions_[slot];
+  session.peer[0] = session.peer[1] = net::Endpoint();
   session.in_use = false;
   ++session.generation;
   free_slots_.push_back(slot);
@@ -437,8 +446,8 @@ absl::Time RelayServer::next_timeout() const {
 
 std::optional<net::Endpoint> RelayServer::AddressOf(const RelaySessionId& session_id,
                                                     RelaySide side) const {
-  auto it = by_id_.find(session_id);
-  if (it == by_id_.end()) return std::nullopt;
+  auto it = by_channel_.find(RelayChannelId(session_id));
+  if (it == by_channel_.end() || sessions_[*it].id != session_id) return std::nullopt;
   const net::Endpoint& address = sessions_[*it].peer[static_cast<int>(side)];
   if (!address.is_set()) return std::nullopt;
   return address;

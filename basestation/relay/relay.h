@@ -1,14 +1,21 @@
 // RelayServer: the basestation relay, sans-I/O. Two peers of a connection (a client and a device)
 // that cannot reach each other directly both send to the relay's UDP port; once both sides have
-// bound with a ticket from the basestation, the relay forwards each side's datagrams, unchanged,
-// to the other. It holds no keys but its own ticket key: it never opens what it forwards
-// (DESIGN.md, trust model 3). No socket, thread or clock inside.
+// bound with a ticket from the basestation, the relay forwards each side's peer packets,
+// unchanged, to the other. It holds no keys but its own ticket key: it never opens what it forwards
+// (DESIGN.md, trust model 3); it reads only their channel id. No socket, thread or clock inside.
 //
 // ## Relay protocol (edgelink/1)
 //
 // All integers are big-endian; `||` is concatenation. A datagram whose first byte is 0x03 is a
-// relay control packet; any other datagram is a peer packet, forwarded opaquely (peer channel
-// packets start with 0x02, attach packets with 0x01, but the relay depends on neither).
+// relay control packet; one whose first byte is 0x02 is a peer channel packet (header in
+// common/channel/channel_crypto.h), to forward. The relay reads its channel id and nothing else:
+//
+// ```
+// peer packet   (peer -> relay -> peer)  0x02 || type u8 || channel_id u64 || packet_number u64
+//                                        || sealed bytes              (at least 18 bytes)
+// channel_id of a relay session          session_id[0..8] as a u64, 0 becoming 1
+//                                        (channel::ChannelIdOf: a session's channel id is public)
+// ```
 //
 // ```
 // RELAY_BIND   (peer -> relay)  0x03 || 0x01 || side u8 || ticket[40] || zero padding
@@ -24,25 +31,33 @@
 // relay_key                     HKDF-Expand(HKDF-Extract(salt = "", secret), "edgelink/1 relay", 32)
 // ```
 //
-// The basestation makes a random 16-byte session id and a ticket at Connect time and hands the
-// same ticket to both peers (the client over TLS, the device over the attach channel). Each peer
-// sends RELAY_BIND with its side; the relay checks the MAC (constant time) and the expiry,
-// records the BIND's source address as that side's address and answers RELAY_BOUND. When the
-// second side binds, both sides get RELAY_BOUND(2): the sender of the BIND, and the other side at
-// its bound address, so neither waits for a retransmission to start sending. The answer to one
-// BIND is at most 2 x 19 bytes, less than the 64-byte BIND, so a spoofed BIND cannot make the
-// relay an amplifier. Peers repeat RELAY_BIND (same ticket) until they see state 2, and whenever
-// they may have moved.
+// The basestation makes a random 16-byte session id and a ticket at Connect time and hands the same
+// ticket to both peers (the client over TLS, the device over the attach channel). The relay session
+// id is the peer channel's session id, so the channel id of the session's peer packets is known to
+// the relay from the ticket. Each peer sends RELAY_BIND with its side; the relay checks the MAC
+// (constant time) and the expiry, records the BIND's source address as that side's address and
+// answers RELAY_BOUND. When the second side binds, both sides get RELAY_BOUND(2): the sender of the
+// BIND, and the other side at its bound address, so neither waits for a retransmission to start
+// sending. The answer to one BIND is at most 2 x 19 bytes, less than the 64-byte BIND, so a spoofed
+// BIND cannot make the relay an amplifier. Peers repeat RELAY_BIND (same ticket) until they see
+// state 2, and whenever they may have moved.
 //
 // Reflection. A client is not attached over UDP, so it learns its own public (server-reflexive)
 // address the way STUN does: a RELAY_REFLECT is answered with the address it came from. The answer
 // is smaller than the request; a reflection is a hint, validated by the probes that follow.
 //
-// Forwarding. Once both sides are bound, a peer packet from one side's bound address is sent,
-// byte for byte, to the other side's bound address. A peer packet from an address that is not
-// bound, or whose other side is not bound yet, is dropped (unbound). A BIND from a new address for
-// a side replaces that side's address (NAT rebinding); an address belongs to at most one side of
-// one session, so a BIND also takes its source address away from wherever it was bound before.
+// Forwarding. A peer packet goes to the session its channel id names (one hash lookup). If it
+// came from one side's bound address and the other side is bound, it is sent, byte for byte, to
+// the other side's bound address. A peer packet whose channel id names no session, that came from
+// neither side's address, or whose other side is not bound yet, is dropped (unbound). So one
+// address may be bound in any number of sessions: a device serves all its peer sessions from one
+// socket, and two phones on one camera (or an old session still alive when a new one starts) are
+// two relay sessions with the same device address. A BIND from a new address for a side replaces
+// that side's address (NAT rebinding) and touches no other session. Within one session the two
+// sides' addresses differ: a BIND from the other side's address takes it over (the other side is
+// then unbound), so nothing is ever sent back to its sender. Two live sessions whose channel ids
+// collide (different session ids, same first 8 bytes: 2^-64 for a pair of random ids) cannot both
+// exist: a BIND that would create the second is dropped (channel_collision).
 //
 // Limits. A session ends when no packet arrived from either side for the idle timeout (default
 // 60 s) or when its ticket expires (a later ticket for the same session id extends it). Each
@@ -51,14 +66,17 @@
 // once (default 100000); a BIND that would create one more is dropped.
 //
 // Drops, each counted by reason: malformed (empty, oversized, a control packet that does not parse
-// exactly: unknown type, bad side, short, non-zero padding), bad_ticket (MAC does not verify),
-// expired_ticket (genuine but expired), unbound, rate_limited, too_many_sessions. Nothing is ever
-// answered except a valid BIND.
+// exactly: unknown type, bad side, short, non-zero padding; any other datagram that is not a peer
+// packet: first byte neither 0x03 nor 0x02, or shorter than the 18-byte peer header), bad_ticket
+// (MAC does not verify), expired_ticket (genuine but expired), unbound, rate_limited,
+// too_many_sessions, channel_collision. Nothing is ever answered except a valid BIND and a valid
+// REFLECT.
 //
 // What the relay learns and what an on-path observer can do: a ticket travels in the clear, so
 // whoever sees a BIND can re-bind that side to its own address until the ticket expires (it could
 // drop the traffic anyway). It can neither read nor forge peer packets: the secure channel seals
-// them end to end with keys the relay never has.
+// them end to end with keys the relay never has. A packet naming a session must still come from
+// that session's bound address, so binding a session of one's own gives no way into another.
 #ifndef EDGELINK_BASESTATION_RELAY_RELAY_H_
 #define EDGELINK_BASESTATION_RELAY_RELAY_H_
 
@@ -97,6 +115,10 @@ inline constexpr size_t kRelayBoundSize = 19;
 static_assert(2 * kRelayBoundSize <= kRelayBindSize, "a BIND must outweigh what it provokes");
 
 using RelaySessionId = std::array<uint8_t, kRelaySessionIdSize>;
+
+// RelayChannelId: the channel id of the peer packets a relay session carries, by which the relay
+// finds their session: channel::ChannelIdOf of the same 16 bytes (first 8, big-endian, 0 -> 1).
+uint64_t RelayChannelId(const RelaySessionId& session_id);
 
 // AnswerReflect: the RELAY_REFLECTION for a well-formed RELAY_REFLECT from `from`, else nullopt.
 // The relay answers on its port and the attach server on the attach port, so that a peer can
@@ -175,14 +197,17 @@ struct RelayOptions {
 };
 
 enum class RelayDropReason {
-  kMalformed,        // Empty, oversized, or a control packet that does not parse exactly.
-  kBadTicket,        // BIND whose ticket MAC does not verify.
-  kExpiredTicket,    // BIND with a genuine ticket past its expiry.
-  kUnbound,          // Peer packet from an unbound address, or before the other side bound.
-  kRateLimited,      // Peer packet over its session's byte rate.
-  kTooManySessions,  // BIND that would create a session beyond max_sessions.
+  kMalformed,         // Empty, oversized, a control packet that does not parse exactly, or a
+                      // datagram that is neither a control packet nor a peer packet.
+  kBadTicket,         // BIND whose ticket MAC does not verify.
+  kExpiredTicket,     // BIND with a genuine ticket past its expiry.
+  kUnbound,           // Peer packet naming no session, from neither side's bound address of the
+                      // session it names, or before the other side bound.
+  kRateLimited,       // Peer packet over its session's byte rate.
+  kTooManySessions,   // BIND that would create a session beyond max_sessions.
+  kChannelCollision,  // BIND that would create a session whose channel id a live one has.
 };
-inline constexpr int kRelayDropReasonCount = 6;
+inline constexpr int kRelayDropReasonCount = 7;
 absl::string_view RelayDropReasonName(RelayDropReason reason);
 
 struct RelayCounters {
@@ -223,14 +248,15 @@ class RelayServer {
   // RELAY_BOUND answers queued since the last call.
   std::vector<net::Datagram> TakeOutgoing() { return std::exchange(outgoing_, {}); }
 
-  size_t session_count() const { return by_id_.size(); }
+  size_t session_count() const { return by_channel_.size(); }
   // Where a session's side is bound now; nullopt if the session or that side is not bound.
   std::optional<net::Endpoint> AddressOf(const RelaySessionId& session_id, RelaySide side) const;
   const RelayCounters& counters() const { return counters_; }
 
  private:
-  // One session: 88 bytes, in a vector of slots reused through a free list. Addresses and ids are
-  // indexed by slot number (4 bytes per index entry), hashing through to the slot's fields.
+  // One session: 88 bytes, in a vector of slots reused through a free list. Sessions are indexed
+  // by channel id, one index entry per session holding the slot number (4 bytes), hashing through
+  // to the slot's id.
   struct Session {
     RelaySessionId id{};
     net::Endpoint peer[2];        // Unset: that side is not bound.
@@ -240,40 +266,21 @@ class RelayServer {
     uint32_t generation = 0;      // Bumped when the slot is freed, so stale deadlines are ignored.
     bool in_use = false;
   };
-  // An address index entry: slot << 1 | side.
-  using AddressKey = uint32_t;
-  struct IdHash {
+  // The channel id index: entries are slot numbers, looked up by channel id.
+  struct ChannelHash {
     using is_transparent = void;
     const RelayServer* relay;
     size_t operator()(uint32_t slot) const;
-    size_t operator()(const RelaySessionId& id) const;
+    size_t operator()(uint64_t channel_id) const;
   };
-  struct IdEq {
+  struct ChannelEq {
     using is_transparent = void;
     const RelayServer* relay;
-    const RelaySessionId& Id(uint32_t slot) const { return relay->sessions_[slot].id; }
-    const RelaySessionId& Id(const RelaySessionId& id) const { return id; }
+    uint64_t ChannelId(uint32_t slot) const { return RelayChannelId(relay->sessions_[slot].id); }
+    uint64_t ChannelId(uint64_t channel_id) const { return channel_id; }
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const {
-      return Id(a) == Id(b);
-    }
-  };
-  struct AddressHash {
-    using is_transparent = void;
-    const RelayServer* relay;
-    size_t operator()(AddressKey key) const;
-    size_t operator()(const net::Endpoint& address) const;
-  };
-  struct AddressEq {
-    using is_transparent = void;
-    const RelayServer* relay;
-    const net::Endpoint& Address(AddressKey key) const {
-      return relay->sessions_[key >> 1].peer[key & 1];
-    }
-    const net::Endpoint& Address(const net::Endpoint& address) const { return address; }
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      return Address(a) == Address(b);
+      return ChannelId(a) == ChannelId(b);
     }
   };
   // A deadline in the min-heap. Entries go stale when a session is active (its deadline moves
@@ -292,9 +299,6 @@ class RelayServer {
   void HandleReflect(const net::Endpoint& from, absl::Span<const uint8_t> packet);
   // A packet from either side at `now_ns`: tops up the token bucket and keeps the session alive.
   void Touch(Session& session, int64_t now_ns);
-  // Binds `side` of `slot` to `address`, unbinding the address from wherever it was.
-  void BindSide(uint32_t slot, int side, const net::Endpoint& address);
-  void UnbindSide(uint32_t slot, int side);
   uint32_t NewSession(const RelaySessionId& id, int64_t expiry_ns, int64_t now_ns);
   void EndSession(uint32_t slot);
   int64_t SessionDeadline(const Session& session) const;
@@ -307,8 +311,7 @@ class RelayServer {
 
   std::vector<Session> sessions_;
   std::vector<uint32_t> free_slots_;
-  absl::flat_hash_set<uint32_t, IdHash, IdEq> by_id_;
-  absl::flat_hash_set<AddressKey, AddressHash, AddressEq> by_address_;
+  absl::flat_hash_set<uint32_t, ChannelHash, ChannelEq> by_channel_;
   std::vector<Deadline> deadlines_;  // A min-heap (std::push_heap with greater).
 
   std::vector<net::Datagram> outgoing_;

@@ -1,5 +1,6 @@
 #include "basestation/relay/relay_service.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -110,10 +111,16 @@ class RelayServiceTest : public ::testing::Test {
   Peer device_;
 };
 
+// A peer packet of the fixture's session: 0x02 || type || channel id || packet number || bytes
+// (at least the 18-byte header). The relay forwards by the channel id.
 std::vector<uint8_t> Payload(int index, size_t size) {
-  std::vector<uint8_t> bytes(size);
-  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(index * 31 + i);
+  std::vector<uint8_t> bytes(std::max<size_t>(size, 18));
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(index * 31 + i);
   bytes[0] = 0x02;
+  bytes[1] = 0x03;
+  const uint64_t channel_id =
+      RelayChannelId({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});  // session_id_
+  for (int i = 0; i < 8; ++i) bytes[2 + i] = static_cast<uint8_t>(channel_id >> (56 - 8 * i));
   return bytes;
 }
 

@@ -8,13 +8,14 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/channel/channel_crypto.h"
 #include "common/crypto/hkdf.h"
 #include "common/crypto/hmac.h"
 #include "common/net/endpoint.h"
 #include "common/status/status_matchers.h"
 #include "common/wire/bytes.h"
-#include "gmock/gmock.h"
 #include "common/wire/packet.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace edgelink::basestation {
@@ -42,11 +43,24 @@ RelaySessionId SessionId(uint8_t n) {
   return id;
 }
 
-// A peer (channel) packet: starts with 0x02 like the secure channel's, but the relay must not care.
-std::vector<uint8_t> PeerPacket(size_t size, uint8_t seed) {
-  std::vector<uint8_t> bytes(size);
-  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(seed + i * 7);
-  if (!bytes.empty()) bytes[0] = 0x02;
+// The channel id of the peer channel a relay session carries, computed here independently of
+// relay.cc: the first 8 bytes of the session id, big-endian, 0 becoming 1 (docs/PROTOCOL.md,
+// "Keys").
+uint64_t ChannelIdFor(const RelaySessionId& id) {
+  uint64_t channel_id = 0;
+  for (size_t i = 0; i < 8; ++i) channel_id = channel_id << 8 | id[i];
+  return channel_id == 0 ? 1 : channel_id;
+}
+
+// A peer (channel) packet of `session` (SessionId(session)): 0x02 || type u8 || channel_id u64 ||
+// packet_number u64 || sealed bytes. The relay reads the channel id and nothing after it.
+std::vector<uint8_t> PeerPacket(size_t size, uint8_t seed, uint8_t session = 1) {
+  std::vector<uint8_t> bytes(std::max<size_t>(size, 18));
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(seed + i * 7);
+  bytes[0] = 0x02;
+  bytes[1] = 0x03;  // DATA.
+  const uint64_t channel_id = ChannelIdFor(SessionId(session));
+  for (int i = 0; i < 8; ++i) bytes[2 + i] = static_cast<uint8_t>(channel_id >> (56 - 8 * i));
   return bytes;
 }
 
@@ -231,16 +245,35 @@ TEST_F(RelayTest, BindsBothSidesThenForwardsBothWaysUnchanged) {
   // The core names the destination; the bytes are the caller's own buffer, sent as they are.
   EXPECT_THAT(Send(kClient, up), Optional(kDevice));
   EXPECT_THAT(Send(kDevice, down), Optional(kClient));
-  // Any first byte but 0x03 is a peer packet: the relay does not depend on the channel's 0x02.
-  for (uint8_t first : {0x00, 0x01, 0x04, 0xff}) {
-    std::vector<uint8_t> other = PeerPacket(20, first);
-    other[0] = first;
-    EXPECT_THAT(Send(kClient, other), Optional(kDevice)) << int{first};
+  // The relay reads the channel id only: any type byte, any packet number, any bytes after.
+  for (uint8_t type : {0x00, 0x01, 0x85, 0xff}) {
+    std::vector<uint8_t> other = PeerPacket(20, type);
+    other[1] = type;
+    EXPECT_THAT(Send(kClient, other), Optional(kDevice)) << int{type};
   }
   EXPECT_TRUE(relay_->TakeOutgoing().empty());
   EXPECT_EQ(relay_->counters().packets_forwarded, 6u);
   EXPECT_EQ(relay_->counters().bytes_forwarded, 1200u + 77u + 4 * 20u);
   EXPECT_EQ(relay_->counters().dropped_total(), 0u);
+}
+
+TEST_F(RelayTest, ForwardsOnlyPeerPackets) {
+  BindBoth();
+  // A datagram that is neither a control packet (0x03) nor a peer packet (0x02 and the 18-byte
+  // header) is malformed, from a bound address too.
+  for (uint8_t first : {0x00, 0x01, 0x04, 0xff}) {
+    std::vector<uint8_t> other = PeerPacket(100, first);
+    other[0] = first;
+    EXPECT_EQ(Send(kClient, other), std::nullopt) << int{first};
+  }
+  const std::vector<uint8_t> packet = PeerPacket(18, 1);
+  for (size_t n = 1; n < packet.size(); ++n) {
+    EXPECT_EQ(Send(kClient, absl::MakeConstSpan(packet).first(n)), std::nullopt) << n;
+  }
+  EXPECT_EQ(Drops(RelayDropReason::kMalformed), 4u + 17u);
+  EXPECT_THAT(Send(kClient, packet), Optional(kDevice));  // A bare header is enough.
+  EXPECT_EQ(relay_->counters().dropped_total(), 4u + 17u);
+  EXPECT_TRUE(relay_->TakeOutgoing().empty());
 }
 
 TEST_F(RelayTest, DropsPeerPacketsUntilTheOtherSideBinds) {
@@ -251,13 +284,39 @@ TEST_F(RelayTest, DropsPeerPacketsUntilTheOtherSideBinds) {
   EXPECT_THAT(Send(kClient, PeerPacket(100, 1)), Optional(kDevice));
 }
 
-TEST_F(RelayTest, DropsPeerPacketsFromUnboundAddresses) {
+TEST_F(RelayTest, DropsPeerPacketsFromAnAddressBoundInNeitherSide) {
   BindBoth();
   EXPECT_EQ(Send(kStranger, PeerPacket(100, 1)), std::nullopt);
   // Same IP, other port: a different address.
   EXPECT_EQ(Send(kClient.WithPort(40001), PeerPacket(100, 1)), std::nullopt);
-  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 2u);
-  EXPECT_TRUE(relay_->TakeOutgoing().empty());  // Never answered.
+  // Bound in a session of its own: still neither side of session 1.
+  BindBoth(2, kStranger, net::Endpoint::Ipv4({10, 0, 0, 3}, 3000));
+  EXPECT_EQ(Send(kStranger, PeerPacket(100, 1, /*session=*/1)), std::nullopt);
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 3u);
+  EXPECT_EQ(relay_->counters().packets_forwarded, 0u);
+  relay_->TakeOutgoing();  // The BOUNDs of session 2.
+  EXPECT_THAT(Send(kClient, PeerPacket(100, 1, /*session=*/1)), Optional(kDevice));
+  EXPECT_TRUE(relay_->TakeOutgoing().empty());  // Drops are never answered.
+}
+
+TEST_F(RelayTest, DropsPeerPacketsWhoseChannelIdNamesAnotherSession) {
+  const net::Endpoint client2 = net::Endpoint::Ipv4({10, 0, 0, 2}, 2000);
+  const net::Endpoint device2 = net::Endpoint::Ipv4({10, 0, 0, 3}, 3000);
+  BindBoth(1);
+  BindBoth(2, client2, device2);
+  // Each side of session 1 sending with session 2's channel id: not forwarded, to either session.
+  EXPECT_EQ(Send(kClient, PeerPacket(100, 1, /*session=*/2)), std::nullopt);
+  EXPECT_EQ(Send(kDevice, PeerPacket(100, 1, /*session=*/2)), std::nullopt);
+  // A channel id no session has (session 3 never bound; 0 is never a channel id).
+  EXPECT_EQ(Send(kClient, PeerPacket(100, 1, /*session=*/3)), std::nullopt);
+  std::vector<uint8_t> zero = PeerPacket(100, 1);
+  std::fill(zero.begin() + 2, zero.begin() + 10, 0);
+  EXPECT_EQ(Send(kClient, zero), std::nullopt);
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 4u);
+  EXPECT_EQ(relay_->counters().packets_forwarded, 0u);
+  // Their own channel ids go through.
+  EXPECT_THAT(Send(kClient, PeerPacket(100, 1, /*session=*/1)), Optional(kDevice));
+  EXPECT_THAT(Send(device2, PeerPacket(100, 1, /*session=*/2)), Optional(client2));
 }
 
 TEST_F(RelayTest, RefusesForgedTicketsWithoutAnswering) {
@@ -315,20 +374,106 @@ TEST_F(RelayTest, RebindFromNewAddressMovesThatSide) {
   EXPECT_EQ(relay_->counters().sessions, 1u);
 }
 
-TEST_F(RelayTest, AnAddressBelongsToOneSideOfOneSession) {
+TEST_F(RelayTest, AnAddressMayBeBoundInManySessionsButOnOneSideOfEach) {
   BindBoth(1);
-  // The client's address binds the device side of session 2: it leaves session 1.
+  // The client's address binds the device side of session 2: session 1 keeps it.
   Bind(kClient, RelaySide::kDevice, Ticket(2));
-  EXPECT_EQ(relay_->AddressOf(SessionId(1), RelaySide::kClient), std::nullopt);
+  EXPECT_THAT(relay_->AddressOf(SessionId(1), RelaySide::kClient), Optional(kClient));
   EXPECT_THAT(relay_->AddressOf(SessionId(2), RelaySide::kDevice), Optional(kClient));
-  EXPECT_EQ(Send(kDevice, PeerPacket(40, 1)), std::nullopt);
-  EXPECT_EQ(Send(kClient, PeerPacket(40, 1)), std::nullopt);
-  // And binding the other side of its own session from one address leaves the first side.
+  EXPECT_THAT(Send(kDevice, PeerPacket(40, 1, /*session=*/1)), Optional(kClient));
+  EXPECT_THAT(Send(kClient, PeerPacket(40, 1, /*session=*/1)), Optional(kDevice));
+  EXPECT_EQ(Send(kClient, PeerPacket(40, 1, /*session=*/2)), std::nullopt);  // 2's client: none.
+  // Binding the other side of its own session from one address leaves the first side, so the
+  // relay never sends a packet back where it came from.
   Bind(kStranger, RelaySide::kClient, Ticket(3));
   Bind(kStranger, RelaySide::kDevice, Ticket(3));
   EXPECT_EQ(relay_->AddressOf(SessionId(3), RelaySide::kClient), std::nullopt);
   EXPECT_THAT(relay_->AddressOf(SessionId(3), RelaySide::kDevice), Optional(kStranger));
-  EXPECT_EQ(Send(kStranger, PeerPacket(40, 1)), std::nullopt);
+  EXPECT_EQ(Send(kStranger, PeerPacket(40, 1, /*session=*/3)), std::nullopt);
+  EXPECT_EQ(Drops(RelayDropReason::kUnbound), 2u);
+}
+
+// Two live sessions cannot share a channel id (2^-64 for random ids, but the relay must not mix
+// them up): the BIND that would create the second is dropped, unanswered.
+TEST_F(RelayTest, ChannelIdCollisionDropsTheLaterBind) {
+  const RelayTicket first = Ticket(1);
+  RelaySessionId colliding = SessionId(1);
+  colliding[15] ^= 0xff;  // Same first 8 bytes, another session.
+  ASSERT_EQ(RelayChannelId(colliding), RelayChannelId(SessionId(1)));
+  const RelayTicket second = MakeRelayTicket(key_, colliding, now_ + absl::Minutes(10));
+  const net::Endpoint client2 = net::Endpoint::Ipv4({10, 0, 0, 2}, 2000);
+  Bind(kClient, RelaySide::kClient, first);
+  Bind(kDevice, RelaySide::kDevice, first);
+  EXPECT_TRUE(Bind(client2, RelaySide::kClient, second).empty());
+  EXPECT_TRUE(Bind(kDevice, RelaySide::kDevice, second).empty());
+  EXPECT_EQ(Drops(RelayDropReason::kChannelCollision), 2u);
+  EXPECT_EQ(relay_->session_count(), 1u);
+  EXPECT_EQ(relay_->counters().binds, 2u);
+  EXPECT_EQ(relay_->AddressOf(colliding, RelaySide::kDevice), std::nullopt);
+  EXPECT_THAT(relay_->AddressOf(SessionId(1), RelaySide::kDevice), Optional(kDevice));
+  EXPECT_THAT(Send(kClient, PeerPacket(100, 1)), Optional(kDevice));
+  EXPECT_EQ(Send(client2, PeerPacket(100, 1)), std::nullopt);
+  // Once the first has ended, the second may bind.
+  Advance(absl::Seconds(60));
+  EXPECT_EQ(relay_->session_count(), 0u);
+  EXPECT_EQ(Bind(client2, RelaySide::kClient, second).size(), 1u);
+  EXPECT_THAT(relay_->AddressOf(colliding, RelaySide::kClient), Optional(client2));
+  EXPECT_EQ(relay_->AddressOf(SessionId(1), RelaySide::kClient), std::nullopt);
+}
+
+// The relay's channel id of a session is the peer channel's (channel_crypto.h), so a packet the
+// channel really seals is forwarded.
+TEST_F(RelayTest, ForwardsWhatThePeerChannelSealsByItsChannelId) {
+  for (uint8_t n : {0, 1, 2, 200}) {
+    EXPECT_EQ(RelayChannelId(SessionId(n)), ChannelIdFor(SessionId(n))) << int{n};
+    EXPECT_EQ(RelayChannelId(SessionId(n)), channel::ChannelIdOf(SessionId(n))) << int{n};
+  }
+  EXPECT_EQ(RelayChannelId(RelaySessionId{}), 1u);  // 0 means "not a peer packet".
+  EXPECT_EQ(RelayChannelId(RelaySessionId{0, 0, 0, 0, 0, 0, 0, 0, 0xff}), 1u);
+  EXPECT_EQ(RelayChannelId(RelaySessionId{1, 2, 3, 4, 5, 6, 7, 8, 9}), 0x0102030405060708u);
+
+  const crypto::SecretBytes session_key =
+      crypto::SecretBytes::CopyFrom(std::vector<uint8_t>(wire::kSessionKeySize, 0x21));
+  wire::Nonce client_nonce, device_nonce;
+  client_nonce.fill(0x31);
+  device_nonce.fill(0x41);
+  auto secrets = channel::DeriveSessionSecrets(SessionId(1), session_key, client_nonce,
+                                               device_nonce);
+  ASSERT_THAT(secrets, IsOk());
+  EXPECT_EQ(secrets->channel_id, RelayChannelId(SessionId(1)));
+  auto chain = channel::KeyChain::New(secrets->client_to_device.Clone());
+  ASSERT_THAT(chain, IsOk());
+  const channel::PeerHeader header{channel::PeerPacketType::kData, false, secrets->channel_id, 7};
+  auto sealed = channel::SealPeerPacket(*chain, header, std::vector<uint8_t>{3, 'h', 'i'});
+  ASSERT_THAT(sealed, IsOk());
+  EXPECT_EQ(channel::PeekChannelId(*sealed), RelayChannelId(SessionId(1)));
+
+  BindBoth(1);
+  EXPECT_THAT(Send(kClient, *sealed), Optional(kDevice));
+  EXPECT_EQ(relay_->counters().packets_forwarded, 1u);
+}
+
+// A device serves every peer session from one socket, so two relayed sessions of one device (two
+// phones on one camera, or an old session still alive when a new one starts) bind its device
+// sides from the same address. Each BIND, first or repeated, must leave the other session alone,
+// and the device's packets go to the session their channel id names.
+TEST_F(RelayTest, TwoSessionsFromOneDeviceAddressBothForward) {
+  const net::Endpoint client2 = net::Endpoint::Ipv4({198, 51, 100, 8}, 40002);
+  BindBoth(1, kClient, kDevice);
+  BindBoth(2, client2, kDevice);
+  // Both keep re-binding (as peers do every 20 s), in either order.
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    EXPECT_THAT(relay_->AddressOf(SessionId(1), RelaySide::kDevice), Optional(kDevice));
+    EXPECT_THAT(relay_->AddressOf(SessionId(2), RelaySide::kDevice), Optional(kDevice));
+    EXPECT_THAT(Send(kClient, PeerPacket(100, 1, /*session=*/1)), Optional(kDevice));
+    EXPECT_THAT(Send(client2, PeerPacket(100, 2, /*session=*/2)), Optional(kDevice));
+    EXPECT_THAT(Send(kDevice, PeerPacket(100, 3, /*session=*/1)), Optional(kClient));
+    EXPECT_THAT(Send(kDevice, PeerPacket(100, 4, /*session=*/2)), Optional(client2));
+    Bind(kDevice, RelaySide::kDevice, Ticket(round % 2 ? 2 : 1));
+  }
+  EXPECT_EQ(relay_->counters().dropped_total(), 0u);
+  EXPECT_EQ(relay_->counters().packets_forwarded, 12u);
 }
 
 TEST_F(RelayTest, ExpiresIdleSessions) {
@@ -377,7 +522,7 @@ TEST_F(RelayTest, ASessionEndsAtItsTicketsExpiryEvenWhenBusy) {
   Bind(kClient, RelaySide::kClient, short_lived);
   Bind(kDevice, RelaySide::kDevice, Ticket(2, absl::Seconds(200)));
   Advance(absl::Seconds(30));
-  EXPECT_THAT(Send(kClient, PeerPacket(10, 1)), Optional(kDevice));
+  EXPECT_THAT(Send(kClient, PeerPacket(10, 1, /*session=*/2)), Optional(kDevice));
 }
 
 TEST_F(RelayTest, APacketPastTheDeadlineFindsTheSessionGoneBeforeTheTimerRuns) {
@@ -407,7 +552,8 @@ TEST_F(RelayTest, RateCapDropsTheExcessAndLeavesOtherSessionsAlone) {
   EXPECT_EQ(forwarded, 10);
   EXPECT_EQ(Drops(RelayDropReason::kRateLimited), 90u);
   // Session 2 has its own bucket.
-  for (int i = 0; i < 10; ++i) ASSERT_THAT(Send(client2, packet), Optional(device2)) << i;
+  const std::vector<uint8_t> packet2 = PeerPacket(1000, 1, /*session=*/2);
+  for (int i = 0; i < 10; ++i) ASSERT_THAT(Send(client2, packet2), Optional(device2)) << i;
   EXPECT_EQ(Drops(RelayDropReason::kRateLimited), 90u);
   // 10 ms refills 1000 bytes: one more packet, then a drop.
   now_ += absl::Milliseconds(10);
@@ -497,15 +643,19 @@ TEST_F(RelayTest, GarbageAndTruncationsNeverCrash) {
     EXPECT_EQ(Send(kStranger, absl::MakeConstSpan(bind).first(n)), std::nullopt);
   }
   EXPECT_EQ(Drops(RelayDropReason::kMalformed), bind.size());
-  // Random datagrams (half of them control packets, some mutations of a valid BIND) from random
-  // and bound addresses, with time moving.
+  // Random datagrams (mutations of a valid BIND, of peer packets of sessions 1 and 2, and random
+  // bytes, half of them control packets) from random and bound addresses, with time moving.
   const std::vector<net::Endpoint> sources = {kClient, kDevice, kStranger};
   for (int i = 0; i < 20000; ++i) {
     std::vector<uint8_t> bytes;
-    if (i % 3 == 0) {
+    if (i % 4 == 0) {
       bytes = bind;
       bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
       if (rng() % 2) bytes.resize(rng() % (bytes.size() + 100), 0);
+    } else if (i % 4 == 1) {
+      bytes = PeerPacket(rng() % 1600, static_cast<uint8_t>(rng()),
+                         static_cast<uint8_t>(1 + rng() % 2));
+      if (rng() % 2) bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
     } else {
       bytes.resize(rng() % 1600);
       for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());

@@ -80,9 +80,7 @@ absl::StatusOr<SessionSecrets> DeriveSessionSecrets(const wire::SessionId& sessi
   salt.WriteBytes(device_nonce);
   ASSIGN_OR_RETURN(crypto::SecretBytes prk, crypto::HkdfSha256Extract(salt.bytes(), session_key));
   SessionSecrets secrets;
-  ASSIGN_OR_RETURN(crypto::SecretBytes id, Expand(prk, "channel id", 8));
-  for (uint8_t b : id.span()) secrets.channel_id = secrets.channel_id << 8 | b;
-  if (secrets.channel_id == 0) secrets.channel_id = 1;  // 0 means "not a peer packet".
+  secrets.channel_id = ChannelIdOf(session_id);
   ASSIGN_OR_RETURN(secrets.client_to_device, Expand(prk, "client to device", 32));
   ASSIGN_OR_RETURN(secrets.device_to_client, Expand(prk, "device to client", 32));
   return secrets;

@@ -56,6 +56,16 @@ absl::StatusOr<PeerHeader> ParsePeerHeader(absl::Span<const uint8_t> packet);
 // shared by several connections can route without parsing further.
 uint64_t PeekChannelId(absl::Span<const uint8_t> packet);
 
+// ChannelIdOf: the channel id of the peer channel of session `session_id`: its first 8 bytes as a
+// big-endian u64, 0 becoming 1 (0 means "not a peer packet"). Public by design, like the session
+// id it comes from (which the relay ticket carries): the relay, whose relay session id is the same
+// 16 bytes, forwards each peer packet to the session its channel id names.
+inline uint64_t ChannelIdOf(const wire::SessionId& session_id) {
+  uint64_t channel_id = 0;
+  for (size_t i = 0; i < 8; ++i) channel_id = channel_id << 8 | session_id[i];
+  return channel_id == 0 ? 1 : channel_id;
+}
+
 // One direction's key generations. Generation 0 comes from the session; each update derives the
 // next (secret' = HKDF-Expand(secret, "key update", 32)), so a compromised later key says nothing
 // of earlier traffic. The packet header's key-phase bit is the generation's low bit.
@@ -86,10 +96,11 @@ struct SessionSecrets {
 };
 
 // DeriveSessionSecrets: PRK = HKDF-Extract("edgelink/1 channel" || session id || client nonce ||
-// device nonce, session key); channel id = first 8 bytes of HKDF-Expand(PRK, "channel id");
-// direction secrets = HKDF-Expand(PRK, "client to device" | "device to client", 32). Each side
-// draws its nonce fresh for this connection, so whoever seals has put fresh randomness into its
-// keys: a repeated or replayed request can never give two channels the same keys.
+// device nonce, session key); channel id = ChannelIdOf(session id), not secret; direction secrets
+// = HKDF-Expand(PRK, "client to device" | "device to client", 32). Each side draws its nonce fresh
+// for this connection, so whoever seals has put fresh randomness into its keys: a repeated or
+// replayed request can never give two channels the same keys (it does give them the same channel
+// id: a packet of one then fails to open in the other).
 // kInvalidArgument unless the session key is 16 bytes.
 absl::StatusOr<SessionSecrets> DeriveSessionSecrets(const wire::SessionId& session_id,
                                                     const crypto::SecretBytes& session_key,

@@ -343,9 +343,17 @@ TEST_F(PeerConnectionTest, ForgedReplayedAndForeignPacketsAreDroppedAndCounted) 
   stranger.session_key = crypto::SecretBytes(16);
   auto other = *PeerConnection::New(std::move(stranger), &random_);
   other->AddRemoteCandidate({wire::Candidate::Kind::kHost, device_addr_}, now_);
-  for (const net::Datagram& d : other->TakeOutgoing()) device_->OnPacket(Ep("192.0.2.9:9"), d.bytes, now_);
+  // It has the session's channel id (public: the session id's), but no key: every packet refused.
+  auto refused = [&] {
+    const auto& c = device_->counters();
+    return c.dropped_malformed + c.dropped_replay + c.dropped_unauthenticated;
+  };
+  const uint64_t refused_before = refused();
+  const std::vector<net::Datagram> from_stranger = other->TakeOutgoing();
+  ASSERT_FALSE(from_stranger.empty());
+  for (const net::Datagram& d : from_stranger) device_->OnPacket(Ep("192.0.2.9:9"), d.bytes, now_);
   EXPECT_EQ(device_->paths().size(), paths);
-  EXPECT_GE(device_->counters().dropped_malformed + device_->counters().dropped_unauthenticated, 2u);
+  EXPECT_EQ(refused(), refused_before + from_stranger.size());
   for (size_t n = 0; n < packet.size(); ++n) {
     device_->OnPacket(client_addr_, absl::MakeConstSpan(packet).first(n), now_);
   }
@@ -424,9 +432,10 @@ TEST_F(PeerConnectionTest, PacketFromThePreviousKeyGenerationStillOpensAfterAKey
 
 
 // A connect request handled twice (a duplicate the device did not recognise) gets a new device
-// nonce, and with it a channel of its own: another channel id and other keys, so the second
-// channel can never seal under the first one's (key, nonce) pairs, and the client, which knows
-// only the first answer's nonce, cannot even be reached by it.
+// nonce, and with it keys of its own (not a channel id of its own: that is the session id's, for
+// the relay to forward by), so the second channel can never seal under the first one's
+// (key, nonce) pairs, and the client, which knows only the first answer's nonce, accepts none of
+// its packets.
 TEST_F(PeerConnectionTest, ConnectHandledTwiceGetsItsOwnKeys) {
   StartBoth(/*relay=*/false);
   RunFor(absl::Seconds(1));
@@ -435,13 +444,20 @@ TEST_F(PeerConnectionTest, ConnectHandledTwiceGetsItsOwnKeys) {
   random_.Fill(absl::MakeSpan(device_nonce_));  // The second handling's nonce.
   std::unique_ptr<PeerConnection> duplicate =
       Make(Side::kDevice, {{wire::Candidate::Kind::kHost, client_addr_}}, /*relay=*/false);
-  EXPECT_NE(duplicate->channel_id(), device_->channel_id());
+  EXPECT_EQ(duplicate->channel_id(), ChannelIdOf(session_id_));
+  EXPECT_EQ(duplicate->channel_id(), device_->channel_id());
   duplicate->Start(now_);
-  const uint64_t malformed = client_->counters().dropped_malformed;
+  auto refused = [&] {
+    const auto& c = client_->counters();
+    return c.dropped_malformed + c.dropped_replay + c.dropped_unauthenticated;
+  };
+  const uint64_t refused_before = refused();
+  client_->TakeReceived();
   const std::vector<net::Datagram> sent = duplicate->TakeOutgoing();
   ASSERT_FALSE(sent.empty());
   for (const net::Datagram& d : sent) client_->OnPacket(device_addr_, d.bytes, now_);
-  EXPECT_EQ(client_->counters().dropped_malformed, malformed + sent.size());
+  EXPECT_EQ(refused(), refused_before + sent.size());
+  EXPECT_TRUE(client_->TakeReceived().empty());
   // Same inputs but the device nonce: the derivation itself differs in every secret.
   ASSERT_OK_AND_ASSIGN(SessionSecrets a, DeriveSessionSecrets(session_id_,
                                                              crypto::SecretBytes::CopyFrom(key_),

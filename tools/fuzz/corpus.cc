@@ -442,19 +442,45 @@ std::vector<Seed> RpcFrameSeeds() {
   return seeds.Take();
 }
 
-// --- relay: op % 4 = 0 raw, 1 bind (side, session, expiry, padding), 2 reflect, 3 time;
-// op >> 3 picks the source address.
+// --- relay: op % 8 = 0 raw, 4 peer packet (session, type, rest), 1 bind (side, session, expiry,
+// padding), 2 reflect, 3 time; op >> 3 picks the source address.
 std::vector<Seed> RelaySeeds() {
   const basestation::RelayKey key = RelayFuzzKey();
   Seeds seeds;
   const uint8_t kA = 0, kB = 1 << 3, kC = 2 << 3, kD = 3 << 3;
-  const Bytes peer_packet = Cat({{0x02, 0x01}, Bytes(30, 0x77)});
+  // A peer packet of session 1 as sent raw (its channel id spelled out), and as op 4 records.
+  const Bytes peer_packet = RelayFuzzPeerPacket(1, 0x03, Bytes(24, 0x77));
+  auto peer = [](uint8_t session) { return Cat({{session, 0x03}, Bytes(24, 0x77)}); };
   const Script both = Script().Add(1 | kA, {0, 1, 200, 0}).Add(1 | kB, {1, 1, 200, 0});
   seeds.Add("bind_one_side", Script().Add(1 | kA, {0, 1, 200, 0}).Add(0 | kA, peer_packet));
   seeds.Add("bind_both_and_forward", Script(both).Add(0 | kA, peer_packet).Add(0 | kB, peer_packet));
   seeds.Add("rebind_moves_address",
             Script(both).Add(1 | kD, {0, 1, 200, 0}).Add(0 | kD, peer_packet).Add(0 | kA, peer_packet));
-  seeds.Add("address_moves_session", Script(both).Add(1 | kA, {1, 2, 200, 0}).Add(0 | kA, peer_packet));
+  // B is the device side of sessions 1 and 2 (one device, two clients): both forward.
+  seeds.Add("address_in_two_sessions", Script(both)
+                                           .Add(1 | kC, {0, 2, 200, 0})
+                                           .Add(1 | kB, {1, 2, 200, 0})
+                                           .Add(4 | kB, peer(1))
+                                           .Add(4 | kB, peer(2))
+                                           .Add(4 | kA, peer(1))
+                                           .Add(4 | kC, peer(2))
+                                           .Add(1 | kB, {1, 1, 200, 0})
+                                           .Add(4 | kC, peer(2)));
+  seeds.Add("address_takes_other_side",
+            Script(both).Add(1 | kA, {1, 1, 200, 0}).Add(4 | kA, peer(1)).Add(4 | kB, peer(1)));
+  seeds.Add("channel_id_of_another_session",
+            Script(both).Add(1 | kC, {0, 2, 200, 0}).Add(4 | kA, peer(2)).Add(4 | kB, peer(3)));
+  seeds.Add("channel_id_collision", Script(both)
+                                        .Add(1 | kC, {0, 5, 200, 0})
+                                        .Add(4 | kC, peer(5))
+                                        .Add(3, U16(61))
+                                        .Add(1 | kC, {0, 5, 200, 0})
+                                        .Add(1 | kD, {1, 5, 200, 0})
+                                        .Add(4 | kC, peer(5)));
+  seeds.Add("short_and_foreign_datagrams", Script(both)
+                                               .Add(4 | kA, {1, 0x03, 0, 0})
+                                               .Add(0 | kA, Bytes(40, 0x01))
+                                               .Add(0 | kA, {0x02}));
   seeds.Add("reflect", Script().Add(2 | kC, {}).Add(2 | kA, {}));
   seeds.Add("expired_ticket", Script().Add(1 | kA, {0, 1, 0, 0}));
   seeds.Add("bind_padding", Script().Add(1 | kC, {1, 3, 100, 40}));
@@ -467,7 +493,7 @@ std::vector<Seed> RelaySeeds() {
   seeds.Add("ticket_expiry", Script(both).Add(3, U16(200)).Add(0 | kB, peer_packet));
   {
     Script rate = both;
-    const Bytes big(1400, 0x02);
+    const Bytes big = RelayFuzzPeerPacket(1, 0x03, Bytes(1390, 0x02));
     for (int i = 0; i < 4; ++i) rate.Add(0 | kA, big);
     rate.Add(3, U16(1)).Add(0 | kA, big);
     seeds.Add("rate_limit", rate);

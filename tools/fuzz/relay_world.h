@@ -1,13 +1,15 @@
-// What the relay fuzz target and its seed generator share: the relay's key, its options and the
-// addresses packets come from.
+// What the relay fuzz target and its seed generator share: the relay's key, its options, the
+// addresses packets come from, the session ids tickets are made for and their peer packets.
 #ifndef EDGELINK_TOOLS_FUZZ_RELAY_WORLD_H_
 #define EDGELINK_TOOLS_FUZZ_RELAY_WORLD_H_
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "basestation/relay/relay.h"
 #include "common/crypto/secret_bytes.h"
 #include "common/net/endpoint.h"
@@ -45,11 +47,28 @@ inline net::Endpoint RelayFuzzPeer(uint8_t index) {
   }
 }
 
-// Relay session ids the harness makes tickets for: 16 copies of index % 5.
+// Relay session ids the harness makes tickets for, index % 6: 16 copies of the index for 0-4;
+// 5 has the first 8 bytes of 1 (the same channel id, so both cannot be live at once) and 5s after.
+inline constexpr uint8_t kRelayFuzzSessions = 6;
 inline basestation::RelaySessionId RelayFuzzSession(uint8_t index) {
   basestation::RelaySessionId id;
-  id.fill(static_cast<uint8_t>(index % 5));
+  index %= kRelayFuzzSessions;
+  id.fill(index);
+  if (index == 5) std::fill(id.begin(), id.begin() + 8, uint8_t{1});
   return id;
+}
+
+// A peer packet of session RelayFuzzSession(index) as the relay sees it:
+// 0x02 || type || channel id || rest (packet number, sealed bytes; shorter is malformed).
+inline std::vector<uint8_t> RelayFuzzPeerPacket(uint8_t index, uint8_t type,
+                                                absl::Span<const uint8_t> rest) {
+  const uint64_t channel_id = basestation::RelayChannelId(RelayFuzzSession(index));
+  std::vector<uint8_t> packet = {0x02, type};
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    packet.push_back(static_cast<uint8_t>(channel_id >> shift));
+  }
+  packet.insert(packet.end(), rest.begin(), rest.end());
+  return packet;
 }
 
 }  // namespace edgelink::fuzz
