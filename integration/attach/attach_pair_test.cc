@@ -200,6 +200,17 @@ class AttachPairTest : public ::testing::Test {
     return server_->counters().dropped[static_cast<int>(reason)];
   }
 
+  // Replays `proof` from the device's address now: no session may come of it, and the server
+  // counts it as a replay.
+  void ExpectReplayRefused(const std::vector<uint8_t>& proof) {
+    const uint64_t attaches = server_->counters().attaches;
+    const uint64_t replays = Dropped(DropReason::kReplay);
+    Inject(device_public_, proof);
+    EXPECT_FALSE(server_->IsAttached("cam-1"));
+    EXPECT_EQ(server_->counters().attaches, attaches);
+    EXPECT_EQ(Dropped(DropReason::kReplay), replays + 1);
+  }
+
   // Hands `bytes` to the server as if from `from`, right now.
   void Inject(const net::Endpoint& from, const std::vector<uint8_t>& bytes) {
     server_->OnPacket(from, bytes, now_);
@@ -566,12 +577,7 @@ TEST_F(AttachPairTest, ReplayedProofAfterDetachIsRefused) {
   RunFor(absl::Milliseconds(100));
   ASSERT_FALSE(server_->IsAttached("cam-1"));
   RunFor(absl::Seconds(5));  // Well inside the 30 s cookie lifetime.
-  const uint64_t attaches = server_->counters().attaches;
-  const uint64_t replays = Dropped(DropReason::kReplay);
-  Inject(device_public_, proof);
-  EXPECT_FALSE(server_->IsAttached("cam-1"));
-  EXPECT_EQ(server_->counters().attaches, attaches);
-  EXPECT_EQ(Dropped(DropReason::kReplay), replays + 1);
+  ExpectReplayRefused(proof);
 }
 
 // The master-switch case: the device goes silent (Stop sends nothing) and the server expires the
@@ -592,12 +598,7 @@ TEST_F(AttachPairTest, ReplayedProofAfterSessionExpiredIsRefused) {
   RunFor(absl::Seconds(15));
   ASSERT_FALSE(server_->IsAttached("cam-1"));
   ASSERT_EQ(server_->counters().expired, 1u);
-  const uint64_t attaches = server_->counters().attaches;
-  const uint64_t replays = Dropped(DropReason::kReplay);
-  Inject(device_public_, proof);
-  EXPECT_FALSE(server_->IsAttached("cam-1"));
-  EXPECT_EQ(server_->counters().attaches, attaches);
-  EXPECT_EQ(Dropped(DropReason::kReplay), replays + 1);
+  ExpectReplayRefused(proof);
 }
 
 // A restarted basestation has forgotten which PROOFs it already accepted, so cookies must carry a
